@@ -1,0 +1,23 @@
+"""Layer 7, analysis: KPIs, statistics and the verdict of an experiment."""
+
+from phoenix_harness.analysis.kpis import (
+    ExperimentResult,
+    FailedCheck,
+    KpiValue,
+    VariantResult,
+    bootstrap_ratio_ci,
+    compute_result,
+)
+from phoenix_harness.analysis.verdict import Verdict, decide, overall_verdict
+
+__all__ = [
+    "ExperimentResult",
+    "FailedCheck",
+    "KpiValue",
+    "VariantResult",
+    "Verdict",
+    "bootstrap_ratio_ci",
+    "compute_result",
+    "decide",
+    "overall_verdict",
+]

@@ -1,0 +1,38 @@
+"""Verdicts: ``promote`` (every check passed), ``reject`` (a KPI check failed), ``inconclusive``
+(the experiment could not measure). Inconclusive is never a pass and never a KPI failure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import Enum
+
+
+class Verdict(str, Enum):
+    PROMOTE = "promote"
+    REJECT = "reject"
+    INCONCLUSIVE = "inconclusive"
+
+    @property
+    def exit_code(self) -> int:
+        return {Verdict.PROMOTE: 0, Verdict.REJECT: 1, Verdict.INCONCLUSIVE: 3}[self]
+
+
+def decide(*, infrastructure_errors: Iterable[str], failed_checks: Iterable[object]) -> Verdict:
+    if list(infrastructure_errors):
+        return Verdict.INCONCLUSIVE
+    if list(failed_checks):
+        return Verdict.REJECT
+    return Verdict.PROMOTE
+
+
+def overall_verdict(verdicts: Iterable[Verdict]) -> Verdict:
+    """Any inconclusive -> inconclusive (we could not tell); else any reject -> reject; else promote.
+
+    No experiments at all is inconclusive: an empty run must not open the gate.
+    """
+    vs = list(verdicts)
+    if not vs or Verdict.INCONCLUSIVE in vs:
+        return Verdict.INCONCLUSIVE
+    if Verdict.REJECT in vs:
+        return Verdict.REJECT
+    return Verdict.PROMOTE

@@ -1,0 +1,99 @@
+"""What a backend is: a place that runs Prometheus, pipeline variants and load, and cleans up after."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from phoenix_harness.catalog import RenderedPipeline, Wiring
+from phoenix_harness.errors import PhoenixError, did_you_mean
+from phoenix_harness.spec import LoadProfile
+
+
+@dataclass(frozen=True, slots=True)
+class BackendOptions:
+    run_dir: Path
+    collector: Path
+    prometheus: Path
+    options: dict[str, Any] = field(default_factory=dict)
+    say: Callable[[str], None] = lambda _m: None
+
+
+@dataclass(slots=True)
+class DeployedVariant:
+    variant: str
+    pipeline: str
+    config_path: Path
+    health_url: str | None
+    handle: Any = None
+
+
+class LoadHandle(ABC):
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    @abstractmethod
+    def alive_count(self) -> int: ...
+
+    truth: Any
+
+
+class Backend(ABC):
+    """One run's environment. ``close()`` must leave nothing behind, whatever happened before."""
+
+    id: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    def __init__(self, options: BackendOptions) -> None:
+        self.options = options
+
+    @abstractmethod
+    def start(self) -> None:
+        """Prepare the environment and start Prometheus."""
+
+    @abstractmethod
+    def wiring(self, variant: str, *, collection_interval_s: float, receiver: str) -> Wiring:
+        """Ports and endpoints a variant gets in this environment."""
+
+    @abstractmethod
+    def deploy(self, pipelines: Sequence[RenderedPipeline]) -> list[DeployedVariant]:
+        """Start every variant; return once each reports healthy."""
+
+    @abstractmethod
+    def start_load(self, profile: LoadProfile, driver: str) -> LoadHandle:
+        """Start the load simulation."""
+
+    @property
+    @abstractmethod
+    def prometheus_url(self) -> str: ...
+
+    @abstractmethod
+    def check(self) -> None:
+        """Raise InfrastructureError when a variant or Prometheus has died."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop and remove everything this backend started."""
+
+    def versions(self) -> dict[str, str]:
+        return {}
+
+
+class BackendRegistry:
+    def __init__(self) -> None:
+        self._backends: dict[str, type[Backend]] = {}
+
+    def register(self, backend: type[Backend]) -> None:
+        self._backends[backend.id] = backend
+
+    def ids(self) -> list[str]:
+        return sorted(self._backends)
+
+    def get(self, backend_id: str) -> type[Backend]:
+        if backend_id not in self._backends:
+            raise PhoenixError("E401", f"unknown backend '{backend_id}'{did_you_mean(backend_id, self._backends)}",
+                               fix=f"use one of: {', '.join(self.ids())}")
+        return self._backends[backend_id]

@@ -1,0 +1,213 @@
+"""The ``local`` backend: collectors, Prometheus and load as subprocesses of this machine, on 127.0.0.1."""
+
+from __future__ import annotations
+
+import shutil
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import yaml
+
+from phoenix_harness.backends.base import Backend, BackendRegistry, DeployedVariant, LoadHandle
+from phoenix_harness.catalog import RenderedPipeline, Wiring
+from phoenix_harness.errors import InfrastructureError, PhoenixError
+from phoenix_harness.hookspecs import hookimpl
+from phoenix_harness.loadsim import ProcessesDriver
+from phoenix_harness.measure import SELF_JOB
+from phoenix_harness.procs import Child, ProcessRunner, free_port
+from phoenix_harness.spec import LoadProfile
+
+HOST = "127.0.0.1"
+READY_TIMEOUT_S = 30.0
+
+
+class _ProcessesLoad(LoadHandle):
+    def __init__(self, driver: ProcessesDriver) -> None:
+        self.driver = driver
+        self.truth = driver.truth
+
+    def stop(self) -> None:
+        self.driver.stop()
+
+    def alive_count(self) -> int:
+        return self.driver.alive_count()
+
+
+class LocalBackend(Backend):
+    id = "local"
+    description = "collectors, Prometheus and load as local subprocesses (the default)"
+
+    def __init__(self, options: object) -> None:
+        super().__init__(options)  # type: ignore[arg-type]
+        self.runner = ProcessRunner(self.options.run_dir)
+        self.prom_port = 0
+        self.prometheus: Child | None = None
+        self.collectors: dict[str, Child] = {}
+        self.telemetry_ports: dict[str, int] = {}
+        self.load: LoadHandle | None = None
+        self._closed = False
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{HOST}:{self.prom_port}"
+
+    def start(self) -> None:
+        self.options.run_dir.mkdir(parents=True, exist_ok=True)
+        self.prom_port = free_port()
+
+    def wiring(self, variant: str, *, collection_interval_s: float, receiver: str) -> Wiring:
+        port = free_port()
+        self.telemetry_ports[variant] = port
+        return Wiring(
+            variant=variant,
+            remote_write_endpoint=f"{self.prometheus_url}/api/v1/write",
+            telemetry_port=port,
+            allocate_port=free_port,
+            collection_interval_s=collection_interval_s,
+            receiver=receiver,
+            host=HOST,
+        )
+
+    def _write_prometheus_config(self) -> Path:
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "900ms"},
+            "scrape_configs": [
+                {
+                    "job_name": SELF_JOB,
+                    "static_configs": [
+                        {"targets": [f"{HOST}:{port}"], "labels": {"variant": variant}}
+                        for variant, port in self.telemetry_ports.items()
+                    ],
+                }
+            ],
+        }
+        path = self.options.run_dir / "prometheus.yml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return path
+
+    def _start_prometheus(self) -> None:
+        config = self._write_prometheus_config()
+        argv = [
+            str(self.options.prometheus),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={self.options.run_dir / 'prometheus-data'}",
+            f"--web.listen-address={HOST}:{self.prom_port}",
+            "--web.enable-remote-write-receiver",
+            "--storage.tsdb.retention.time=6h",
+            "--log.level=warn",
+        ]
+        self.prometheus = self.runner.start("prometheus", argv, log_name="prometheus.log")
+
+    def _wait_prometheus(self, deadline: float) -> None:
+        url = f"{self.prometheus_url}/-/ready"
+        while True:
+            if self.prometheus is not None and not self.prometheus.alive():
+                raise InfrastructureError("E403", f"Prometheus exited at start: {self.prometheus.log_tail(2)}",
+                                          where=str(self.options.run_dir / "prometheus.log"),
+                                          fix="check that its port was free and the binary works")
+            if _http_ok(url):
+                return
+            if time.monotonic() > deadline:
+                raise InfrastructureError("E404", "Prometheus did not become ready in time", where=url,
+                                          fix="see prometheus.log in the run's raw folder")
+            time.sleep(0.05)
+
+    def deploy(self, pipelines: Sequence[RenderedPipeline]) -> list[DeployedVariant]:
+        self._start_prometheus()
+        deployed = []
+        for p in pipelines:
+            path = self.options.run_dir / f"{p.variant}.otelcol.yaml"
+            path.write_text(p.yaml())
+            child = self.runner.start(f"collector:{p.variant}",
+                                      [str(self.options.collector), f"--config={path}"],
+                                      log_name=f"{p.variant}.otelcol.log")
+            self.collectors[p.variant] = child
+            health = f"http://{HOST}:{p.health_port}/" if p.health_port else None
+            deployed.append(DeployedVariant(p.variant, p.name, path, health, child))
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        with ThreadPoolExecutor(max_workers=len(deployed) + 1) as pool:
+            futures = [pool.submit(self._wait_prometheus, deadline)]
+            futures += [pool.submit(self._wait_collector, d, deadline) for d in deployed]
+            for f in futures:
+                f.result()
+        return deployed
+
+    def _wait_collector(self, d: DeployedVariant, deadline: float) -> None:
+        child: Child = d.handle
+        while True:
+            if not child.alive():
+                raise InfrastructureError(
+                    "E405", f"collector for {d.variant} exited with code {child.popen.returncode}: "
+                    f"{_last_error(child)}", where=str(child.log_path),
+                    fix="fix the pipeline config (phoenix pipeline validate) or free the port it names")
+            if d.health_url is None or _http_ok(d.health_url):
+                return
+            if time.monotonic() > deadline:
+                raise InfrastructureError("E406", f"collector for {d.variant} not healthy after "
+                                          f"{READY_TIMEOUT_S:.0f}s", where=d.health_url,
+                                          fix="see its log in the run's raw folder")
+            time.sleep(0.05)
+
+    def start_load(self, profile: LoadProfile, driver: str) -> LoadHandle:
+        if driver != "processes":
+            raise PhoenixError("E407", f"the local backend does not support driver '{driver}' yet",
+                               fix="use driver: processes")
+        d = ProcessesDriver(profile, self.runner)
+        self.load = _ProcessesLoad(d)
+        d.start()
+        return self.load
+
+    def check(self) -> None:
+        for variant, child in self.collectors.items():
+            if not child.alive():
+                raise InfrastructureError("E408", f"collector for {variant} died during the run "
+                                          f"(exit code {child.popen.returncode}): {_last_error(child)}",
+                                          where=str(child.log_path), fix="see the collector log")
+        if self.prometheus is not None and not self.prometheus.alive():
+            raise InfrastructureError("E409", "Prometheus died during the run",
+                                      where=str(self.prometheus.log_path), fix="see prometheus.log")
+
+    def keep_logs(self, dest: Path) -> None:
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in self.options.run_dir.glob("*"):
+            if f.is_file() and f.suffix in (".log", ".yaml", ".yml"):
+                shutil.copy2(f, dest / f.name)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self.load is not None:
+                self.load.stop()
+        finally:
+            self.runner.stop_all()
+            shutil.rmtree(self.options.run_dir, ignore_errors=True)
+
+    def versions(self) -> dict[str, str]:
+        return {"backend": self.id}
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as resp:  # noqa: S310 - loopback only
+            return bool(200 <= resp.status < 300)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _last_error(child: Child) -> str:
+    tail = child.log_tail(20).splitlines()
+    for line in reversed(tail):
+        if "error" in line.lower():
+            return line.strip()[-300:]
+    return (tail[-1].strip()[-300:] if tail else "no output")
+
+
+@hookimpl
+def phoenix_register_backends(registry: BackendRegistry) -> None:
+    registry.register(LocalBackend)

@@ -1,0 +1,251 @@
+"""The engine: runs one experiment through its phases and emits events.
+
+deploy (load processes, collectors, Prometheus; wait until every variant is scraped) -> warm-up ->
+load (the measurement window) -> measure -> analyse. Whatever happens, everything started is stopped,
+raw measurements are kept and an :class:`ExperimentFinished` event carries the result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from phoenix_harness.analysis import ExperimentResult, Verdict, VariantResult, compute_result
+from phoenix_harness.backends.base import Backend, BackendOptions
+from phoenix_harness.catalog import Catalog, ProfileCatalog, RenderedPipeline, render_pipeline
+from phoenix_harness.errors import InfrastructureError, PhoenixError
+from phoenix_harness.events import (
+    ArtifactProduced,
+    Event,
+    ExperimentFinished,
+    ExperimentStarted,
+    KpiComputed,
+    PhaseFinished,
+    PhaseStarted,
+    Progress,
+)
+from phoenix_harness.loadsim import GroundTruth
+from phoenix_harness.measure import PrometheusReader
+from phoenix_harness.plugin_manager import backend_registry
+from phoenix_harness.procs import new_run_id, reap_orphans
+from phoenix_harness.spec import ExperimentSpec
+from phoenix_harness.toolchain import cache_dir, locate_collector, locate_prometheus, validate_config
+
+SCRAPED_TIMEOUT_S = 30.0
+
+
+@dataclass(slots=True)
+class EngineOptions:
+    repo_root: Path
+    reports_dir: Path
+    backend: str = "local"
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    build_collector: bool = True
+
+
+class Engine:
+    def __init__(self, options: EngineOptions, pm: pluggy.PluginManager) -> None:
+        self.options = options
+        self.pm = pm
+        self.catalog = Catalog(options.repo_root / "otel-configs")
+        self.profiles = ProfileCatalog(options.repo_root / "load-profiles")
+
+    def emit(self, event: Event) -> None:
+        self.pm.hook.phoenix_event(event=event)
+
+    def say(self, experiment: str, text: str) -> None:
+        self.emit(Progress(experiment, "setup", 0.0, 0.0, text))
+
+    def run(self, spec: ExperimentSpec) -> ExperimentResult:
+        """Run ``spec`` end to end. User mistakes and infrastructure faults end ``inconclusive``."""
+        spec = spec.with_defaults()
+        raw_dir = self.options.reports_dir / "raw" / spec.name
+        raw_dir.mkdir(parents=True, exist_ok=True)
+        result = _empty_result(spec)
+        result.raw_dir = str(raw_dir)
+        self.emit(ExperimentStarted(spec.name, spec.baseline.name, spec.candidate.name, spec.load,
+                                    spec.duration_s, spec.warmup_s))
+        backend: Backend | None = None
+        try:
+            with _sigterm_as_interrupt():
+                baseline = self.catalog.get(spec.baseline.name)
+                candidate = self.catalog.get(spec.candidate.name)
+                profile = self.profiles.get(spec.load)
+                collector = locate_collector(self.catalog.manifest, build=self.options.build_collector,
+                                             progress=lambda m: self.say(spec.name, m))
+                prometheus = locate_prometheus()
+                runs_root = cache_dir() / "runs"
+                for note in reap_orphans(runs_root):
+                    self.say(spec.name, note)
+                run_dir = runs_root / new_run_id()
+                backend_cls = backend_registry(self.pm).get(self.options.backend)
+                backend = backend_cls(BackendOptions(run_dir, collector.path, prometheus.path,
+                                                     dict(self.options.backend_options),
+                                                     lambda m: self.say(spec.name, m)))
+                backend.start()
+                receiver = "otlp" if spec.driver == "otlp" else "host_metrics"
+                rendered: list[RenderedPipeline] = []
+                for role, entry, ref in (("baseline", baseline, spec.baseline), ("candidate", candidate, spec.candidate)):
+                    wiring = backend.wiring(role, collection_interval_s=spec.collection_interval_s, receiver=receiver)
+                    overrides = {**{k: v for k, v in spec.parameters.items() if k in entry.parameters},
+                                 **dict(ref.parameters)}
+                    rendered.append(render_pipeline(entry, wiring, overrides))
+                for r in rendered:
+                    path = raw_dir / f"{r.variant}.otelcol.yaml"
+                    path.write_text(r.yaml())
+                    self.emit(ArtifactProduced(spec.name, f"{r.variant} config ({r.name})", str(path), "text/yaml"))
+                    message = validate_config(collector, path)
+                    if message:
+                        raise PhoenixError("E211", f"the collector rejects pipeline '{r.name}': {message}",
+                                           where=str(self.catalog.get(r.name).config_path),
+                                           fix=f"run 'phoenix pipeline validate {r.name}' and fix the config")
+                self._phases(spec, backend, rendered, result)
+        except InfrastructureError as exc:
+            result.infrastructure_errors.append(exc.one_line())
+        except PhoenixError as exc:
+            result.infrastructure_errors.append(exc.one_line())
+            result.user_error = exc.one_line()
+        except KeyboardInterrupt:
+            result.infrastructure_errors.append("interrupted by the user (Ctrl-C or SIGTERM)")
+            self._finish(spec, result, backend, raw_dir)
+            raise
+        self._finish(spec, result, backend, raw_dir)
+        return result
+
+    def _finish(self, spec: ExperimentSpec, result: ExperimentResult, backend: Backend | None, raw_dir: Path) -> None:
+        if backend is not None:
+            with contextlib.suppress(Exception):
+                keep = getattr(backend, "keep_logs", None)
+                if keep:
+                    keep(raw_dir)
+            backend.close()
+        if result.infrastructure_errors:
+            result.verdict = Verdict.INCONCLUSIVE
+        (raw_dir / "result.json").write_text(json.dumps(result.as_dict(), indent=2, default=str))
+        self.emit(ExperimentFinished(spec.name, result))
+
+    def _wait(self, spec: ExperimentSpec, phase: str, seconds: float, backend: Backend,
+              on_tick: Callable[[], str] | None = None) -> None:
+        start = time.monotonic()
+        while True:
+            elapsed = time.monotonic() - start
+            if elapsed >= seconds:
+                return
+            backend.check()
+            detail = on_tick() if on_tick else ""
+            self.emit(Progress(spec.name, phase, elapsed, seconds - elapsed, detail))
+            time.sleep(min(1.0, seconds - elapsed))
+
+    def _phases(self, spec: ExperimentSpec, backend: Backend, rendered: list[RenderedPipeline],
+                result: ExperimentResult) -> None:
+        timings = result.timings
+        profile = self.profiles.get(spec.load)
+        t0 = time.monotonic()
+        self.emit(PhaseStarted(spec.name, "deploy"))
+        load = backend.start_load(profile, spec.driver)
+        deployed = backend.deploy(rendered)
+        reader = PrometheusReader(backend.prometheus_url)
+        waited = reader.wait_scraped([d.variant for d in deployed], SCRAPED_TIMEOUT_S, backend.check)
+        timings["ready_and_scraped_s"] = time.monotonic() - t0
+        timings["scrape_wait_s"] = waited
+        self.emit(PhaseFinished(spec.name, "deploy", timings["ready_and_scraped_s"],
+                                f"{len(deployed)} variants ready and scraped, {load.alive_count()} load processes"))
+
+        self.emit(PhaseStarted(spec.name, "warm-up", spec.warmup_s))
+        self._wait(spec, "warm-up", spec.warmup_s, backend)
+        deadline = time.monotonic() + SCRAPED_TIMEOUT_S
+        for d in deployed:
+            while not reader.self_telemetry_up(d.variant):
+                backend.check()
+                if time.monotonic() > deadline:
+                    raise InfrastructureError("E603", f"Prometheus never scraped the self-telemetry of {d.variant}",
+                                              where=reader.url, fix="see prometheus.log in the raw folder")
+                time.sleep(0.2)
+        self.emit(PhaseFinished(spec.name, "warm-up", spec.warmup_s))
+
+        self.emit(PhaseStarted(spec.name, "load", spec.duration_s))
+        window_start = time.time()
+        self._wait(spec, "load", spec.duration_s, backend, lambda: f"{load.alive_count()} load processes")
+        window_end = time.time()
+        backend.check()
+        self.emit(PhaseFinished(spec.name, "load", spec.duration_s))
+
+        self.emit(PhaseStarted(spec.name, "measure"))
+        tm = time.monotonic()
+        truth: GroundTruth = load.truth
+        critical_pids = [p.pid for p in truth.critical_through(window_start, window_end)]
+        measured = {d.variant: reader.measure(d.variant, window_start, window_end, spec.collection_interval_s,
+                                              critical_pids) for d in deployed}
+        self.emit(PhaseFinished(spec.name, "measure", time.monotonic() - tm))
+
+        self.emit(PhaseStarted(spec.name, "analyse"))
+        cost_model = self.pm.hook.phoenix_cost_model()
+        computed = compute_result(spec, measured["baseline"], measured["candidate"], truth,
+                                  (window_start, window_end), cost_model)
+        computed.timings.update(timings)
+        computed.raw_dir = result.raw_dir
+        _copy_into(result, computed)
+        self._write_raw(spec, result, truth)
+        for name, kpi in result.kpis.items():
+            self.emit(KpiComputed(spec.name, name, kpi.value, kpi.describe()))
+        self.emit(PhaseFinished(spec.name, "analyse", 0.0, result.verdict.value))
+
+    def _write_raw(self, spec: ExperimentSpec, result: ExperimentResult, truth: GroundTruth) -> None:
+        raw = Path(result.raw_dir or ".")
+        (raw / "ground-truth.json").write_text(json.dumps(truth.to_dict(), indent=1))
+        samples = raw / "samples.csv"
+        with samples.open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["variant", "pipeline", "unix_time", "series", "datapoints_per_minute"])
+            for v in (result.baseline, result.candidate):
+                for t, series, dpm in v.timeline:
+                    w.writerow([v.role, v.pipeline, f"{t:.3f}", f"{series:g}", f"{dpm:.3f}"])
+        self.emit(ArtifactProduced(spec.name, "raw samples (CSV)", str(samples), "text/csv"))
+
+
+def _copy_into(target: ExperimentResult, source: ExperimentResult) -> None:
+    for name in ("baseline", "candidate", "kpis", "lost_critical", "unobserved_critical", "failed_checks",
+                 "verdict"):
+        setattr(target, name, getattr(source, name))
+    target.infrastructure_errors.extend(source.infrastructure_errors)
+    target.timings.update(source.timings)
+
+
+def _empty_result(spec: ExperimentSpec) -> ExperimentResult:
+    return ExperimentResult(
+        spec=spec,
+        baseline=VariantResult("baseline", spec.baseline.name, "baseline"),
+        candidate=VariantResult("candidate", spec.candidate.name, "candidate"),
+    )
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt so that teardown runs exactly as for Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def default_reports_dir(repo_root: Path) -> Path:
+    return Path(os.environ.get("PHOENIX_REPORTS_DIR") or (repo_root / "reports"))

@@ -1,0 +1,68 @@
+"""Events the engine emits. Reporting (console, promotion.json, Allure) are handlers of this stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from phoenix_harness.analysis import ExperimentResult
+
+PHASES = ("deploy", "warm-up", "load", "measure", "analyse")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    experiment: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentStarted(Event):
+    baseline: str
+    candidate: str
+    load: str
+    duration_s: float
+    warmup_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseStarted(Event):
+    phase: str
+    expected_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseFinished(Event):
+    phase: str
+    elapsed_s: float
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Progress(Event):
+    phase: str
+    elapsed_s: float
+    remaining_s: float
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactProduced(Event):
+    """A file worth attaching to reports (rendered config, samples CSV, logs)."""
+
+    name: str
+    path: str
+    mime: str = "text/plain"
+
+
+@dataclass(frozen=True, slots=True)
+class KpiComputed(Event):
+    kpi: str
+    value: float | None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentFinished(Event):
+    result: ExperimentResult
+    extra: dict[str, Any] = field(default_factory=dict)

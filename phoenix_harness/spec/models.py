@@ -1,0 +1,114 @@
+"""Pure data: what an experiment, a pipeline reference, a load profile and a threshold are."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineRef:
+    """A catalog pipeline plus per-experiment parameter overrides."""
+
+    name: str
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """One expectation on a KPI, e.g. ``cost_reduction >= 40%``."""
+
+    kpi: str
+    op: str
+    value: float
+    text: str
+
+    def check(self, measured: float) -> bool:
+        if self.op == "==":
+            return abs(measured - self.value) <= 1e-9
+        if self.op == "!=":
+            return abs(measured - self.value) > 1e-9
+        return OPERATORS[self.op](measured, self.value)
+
+    def describe(self) -> str:
+        return f"{self.kpi} {self.text}"
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessGroup:
+    """A group of identical simulated processes in a load profile."""
+
+    name_template: str
+    count: int
+    critical: bool = False
+    cpu_pattern: str = "steady"
+    cpu_cores: float = 0.0
+    memory_pattern: str = "steady"
+    memory_mb: float = 1.0
+    lifetime_s: float | None = None
+    churn_per_minute: float = 0.0
+
+    def names(self) -> list[str]:
+        return [self.name_template.format(i=i) for i in range(self.count)]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadProfile:
+    name: str
+    description: str
+    groups: tuple[ProcessGroup, ...]
+    source: str | None = None
+
+    @property
+    def process_count(self) -> int:
+        return sum(g.count for g in self.groups)
+
+    def critical_names(self) -> list[str]:
+        return [n for g in self.groups if g.critical for n in g.names()]
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentSpec:
+    """Everything needed to run one baseline-vs-candidate experiment."""
+
+    name: str
+    baseline: PipelineRef
+    candidate: PipelineRef
+    load: str
+    duration_s: float = 60.0
+    warmup_s: float = 10.0
+    collection_interval_s: float = 2.0
+    driver: str = "processes"
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    thresholds: tuple[Threshold, ...] = ()
+    source: str | None = None
+
+    def with_defaults(self) -> ExperimentSpec:
+        """Add the built-in guard: a candidate that loses a critical process is never promoted."""
+        if any(t.kpi == "critical_retention" for t in self.thresholds):
+            return self
+        guard = Threshold("critical_retention", "==", 1.0, "== 100%")
+        return ExperimentSpec(
+            name=self.name,
+            baseline=self.baseline,
+            candidate=self.candidate,
+            load=self.load,
+            duration_s=self.duration_s,
+            warmup_s=self.warmup_s,
+            collection_interval_s=self.collection_interval_s,
+            driver=self.driver,
+            parameters=self.parameters,
+            thresholds=(*self.thresholds, guard),
+            source=self.source,
+        )
