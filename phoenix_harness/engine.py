@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pluggy
+import yaml
 
 from phoenix_harness.analysis import ExperimentResult, Verdict, VariantResult, compute_result
 from phoenix_harness.backends.base import Backend, BackendOptions
@@ -39,6 +40,7 @@ from phoenix_harness.loadsim import GroundTruth
 from phoenix_harness.measure import PrometheusReader
 from phoenix_harness.plugin_manager import backend_registry
 from phoenix_harness.procs import new_run_id, reap_orphans
+from phoenix_harness.secrets import mask_config
 from phoenix_harness.spec import ExperimentSpec
 from phoenix_harness.toolchain import cache_dir, locate_collector, locate_prometheus, validate_config
 
@@ -102,10 +104,12 @@ class Engine:
                                  **dict(ref.parameters)}
                     rendered.append(render_pipeline(entry, wiring, overrides))
                 for r in rendered:
-                    path = raw_dir / f"{r.variant}.otelcol.yaml"
-                    path.write_text(r.yaml())
-                    self.emit(ArtifactProduced(spec.name, f"{r.variant} config ({r.name})", str(path), "text/yaml"))
-                    message = validate_config(collector, path)
+                    shown = raw_dir / f"{r.variant}.otelcol.yaml"
+                    shown.write_text(yaml.safe_dump(mask_config(r.config), sort_keys=False, width=120))
+                    self.emit(ArtifactProduced(spec.name, f"{r.variant} config ({r.name})", str(shown), "text/yaml"))
+                    real = run_dir / f"{r.variant}.validate.yaml"
+                    real.write_text(r.yaml())
+                    message = validate_config(collector, real)
                     if message:
                         raise PhoenixError("E211", f"the collector rejects pipeline '{r.name}': {message}",
                                            where=str(self.catalog.get(r.name).config_path),

@@ -67,7 +67,7 @@ class VariantResult:
         }
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class ExperimentResult:
     """The outcome of one experiment; tests assert on its attributes."""
 
@@ -83,6 +83,15 @@ class ExperimentResult:
     timings: dict[str, float] = field(default_factory=dict)
     raw_dir: str | None = None
     user_error: str | None = None
+
+    def __repr__(self) -> str:
+        # pytest shows this in "where ..." lines of a failed assertion: make it explain the run.
+        parts = [kv.describe() for kv in self.kpis.values()]
+        if self.lost_critical:
+            parts.append("lost critical: " + ", ".join(self.lost_critical))
+        if self.infrastructure_errors:
+            parts.append("errors: " + "; ".join(self.infrastructure_errors))
+        return f"<experiment {self.spec.name} [{self.verdict.value}]: {'; '.join(parts)}>"
 
     def _kpi(self, name: str) -> float:
         kpi = self.kpis.get(name)

@@ -19,6 +19,7 @@ from phoenix_harness.hookspecs import hookimpl
 from phoenix_harness.loadsim import ProcessesDriver
 from phoenix_harness.measure import SELF_JOB
 from phoenix_harness.procs import Child, ProcessRunner, free_port
+from phoenix_harness.secrets import mask
 from phoenix_harness.spec import LoadProfile
 
 HOST = "127.0.0.1"
@@ -174,8 +175,8 @@ class LocalBackend(Backend):
     def keep_logs(self, dest: Path) -> None:
         dest.mkdir(parents=True, exist_ok=True)
         for f in self.options.run_dir.glob("*"):
-            if f.is_file() and f.suffix in (".log", ".yaml", ".yml"):
-                shutil.copy2(f, dest / f.name)
+            if f.is_file() and (f.suffix == ".log" or f.name == "prometheus.yml"):
+                (dest / f.name).write_text(mask(f.read_text(errors="replace")))
 
     def close(self) -> None:
         if self._closed:

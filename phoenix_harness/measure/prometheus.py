@@ -122,7 +122,7 @@ class PrometheusReader:
         window = max(1, int(end - start))
         m = VariantMeasurement(variant=variant)
         names = self.metric_names(variant, start, end)
-        bucket = max(interval_s * 5, 10.0)
+        bucket = max(interval_s * 2, (end - start) / 12)
         m.bucket_seconds = bucket
         samples = 0.0
         collections = 0.0

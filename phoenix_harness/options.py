@@ -1,0 +1,54 @@
+"""Options shared by the pytest plugin (``--phoenix-*``) and the CLI: defined once, here."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    name: str  # CLI long name; the pytest flag is --phoenix-NAME
+    help: str
+    default: str | None = None
+    env: str | None = None
+    flag: bool = False
+
+    @property
+    def dest(self) -> str:
+        return "phoenix_" + self.name.replace("-", "_")
+
+    def value(self, given: object) -> object:
+        if given not in (None, False):
+            return given
+        if self.env and os.environ.get(self.env):
+            return os.environ[self.env]
+        return self.default
+
+
+OPTIONS = (
+    Option("backend", "where pipelines and load run: local (default) or a backend a plugin adds",
+           "local", "PHOENIX_BACKEND"),
+    Option("reports", "directory for promotion.json and raw measurements (default: ROOT/reports)",
+           None, "PHOENIX_REPORTS_DIR"),
+    Option("root", "repository root holding otel-configs/ and load-profiles/ (default: found upwards from "
+           "the current directory)", None, "PHOENIX_ROOT"),
+    Option("duration", "override every experiment's measurement duration, e.g. 20s (quick runs)",
+           None, "PHOENIX_DURATION"),
+    Option("warmup", "override every experiment's warm-up, e.g. 5s", None, "PHOENIX_WARMUP"),
+    Option("no-build", "never build the collector; fail if none is found", None, None, flag=True),
+)
+
+
+def option(name: str) -> Option:
+    return next(o for o in OPTIONS if o.name == name)
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest directory upwards holding ``otel-configs/catalog.yaml`` (else the start)."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "otel-configs" / "catalog.yaml").is_file():
+            return candidate
+    return here

@@ -1,0 +1,290 @@
+"""The pytest front end: the ``experiment`` marker and fixture, YAML experiment collection, options,
+and the report (Allure annotations, ``promotion.json``).
+
+An experiment runs once per distinct marker (module or class) and every test that requests the
+``experiment`` fixture asserts on that same run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from phoenix_harness.analysis import ExperimentResult, Verdict
+from phoenix_harness.engine import Engine, EngineOptions
+from phoenix_harness.errors import PhoenixError
+from phoenix_harness.options import OPTIONS, find_root, option
+from phoenix_harness.plugin_manager import make_plugin_manager
+from phoenix_harness.reporting import ConsoleReporter, PromotionWriter
+from phoenix_harness.spec import ExperimentSpec, parse_duration, spec_from_mapping
+from phoenix_harness.spec.parse import load_experiment_file
+
+MARKER_HELP = (
+    "experiment(baseline, candidate, load, duration='60s', warmup='10s', collection_interval='2s', "
+    "driver='processes', parameters={}, expect={}, name=None): run a baseline-vs-candidate experiment "
+    "once for this module/class; the 'experiment' fixture returns its result. Example: "
+    "pytestmark = pytest.mark.experiment(baseline='process-baseline-v1', "
+    "candidate='process-priority-filter-v1', load='realistic', duration='60s')"
+)
+
+
+class PhoenixSession:
+    """Per-session state (kept in ``config.stash``)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.results: dict[str, ExperimentResult] = {}
+        self.specs: dict[str, ExperimentSpec] = {}
+        self.failures: dict[str, list[dict[str, str]]] = {}
+        self._engine: Engine | None = None
+        given = {o.name: config.getoption(o.dest) for o in OPTIONS}
+        root_opt = option("root").value(given["root"])
+        self.root = Path(str(root_opt)).resolve() if root_opt else find_root(config.rootpath)
+        reports = option("reports").value(given["reports"])
+        self.reports_dir = Path(str(reports)).resolve() if reports else self.root / "reports"
+        self.backend = str(option("backend").value(given["backend"]))
+        self.duration = option("duration").value(given["duration"])
+        self.warmup = option("warmup").value(given["warmup"])
+        self.build = not bool(given["no-build"])
+        self.promotion = PromotionWriter(self.reports_dir / "promotion.json")
+        self.allure = None
+        if config.pluginmanager.hasplugin("allure_pytest") and config.getoption("allure_report_dir", None):
+            from phoenix_harness.reporting.allure import AllureReporter
+
+            self.allure = AllureReporter()
+
+    def engine(self) -> Engine:
+        if self._engine is None:
+            reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+            capture = self.config.pluginmanager.get_plugin("capturemanager")
+
+            def write(line: str) -> None:
+                if reporter is None:
+                    return
+                if capture is not None:
+                    with capture.global_and_fixture_disabled():
+                        reporter.write_line(line)
+                else:
+                    reporter.write_line(line)
+
+            extra = self.config.stash.get(EXTRA_PLUGINS_KEY, [])
+            plugins: list[object] = [ConsoleReporter(write), self.promotion, *extra]
+            if self.allure is not None:
+                plugins.append(self.allure)
+            self._engine = Engine(EngineOptions(self.root, self.reports_dir, self.backend,
+                                                build_collector=self.build), make_plugin_manager(plugins))
+        return self._engine
+
+    def adjust(self, spec: ExperimentSpec) -> ExperimentSpec:
+        changes: dict[str, Any] = {}
+        if self.duration:
+            changes["duration_s"] = parse_duration(self.duration, where="--phoenix-duration")
+        if self.warmup:
+            changes["warmup_s"] = parse_duration(self.warmup, where="--phoenix-warmup")
+        return dataclasses.replace(spec, **changes) if changes else spec
+
+    def run(self, spec: ExperimentSpec) -> ExperimentResult:
+        spec = self.adjust(spec)
+        known = self.specs.get(spec.name)
+        if known is not None and known != spec:
+            raise PhoenixError("E120", f"two different experiments are named '{spec.name}'",
+                               where=spec.source, fix="give each experiment its own name")
+        if spec.name not in self.results:
+            self.specs[spec.name] = spec
+            self.results[spec.name] = self.engine().run(spec)
+        return self.results[spec.name]
+
+
+SESSION_KEY = pytest.StashKey[PhoenixSession]()
+SPEC_KEY = pytest.StashKey[str]()
+EXTRA_PLUGINS_KEY = pytest.StashKey[list[object]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("phoenix", "Phoenix harness experiments")
+    for o in OPTIONS:
+        if o.flag:
+            group.addoption(f"--phoenix-{o.name}", action="store_true", dest=o.dest, default=False, help=o.help)
+        else:
+            group.addoption(f"--phoenix-{o.name}", action="store", dest=o.dest, default=None, help=o.help)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+    config.stash[SESSION_KEY] = PhoenixSession(config)
+
+
+def add_phoenix_plugin(config: pytest.Config, plugin: object) -> None:
+    """Register a pluggy plugin (cost model, notifier, backend) for this session; used by conftest.py."""
+    config.stash.setdefault(EXTRA_PLUGINS_KEY, []).append(plugin)
+
+
+def _spec_from_marker(node: pytest.Item) -> ExperimentSpec:
+    marker = node.get_closest_marker("experiment")
+    if marker is None:
+        raise PhoenixError("E121", "the 'experiment' fixture needs an @pytest.mark.experiment(...) marker",
+                           where=node.nodeid, fix="add pytestmark = pytest.mark.experiment(baseline=..., "
+                           "candidate=..., load=...)")
+    if marker.args:
+        raise PhoenixError("E122", "the experiment marker takes keyword arguments only", where=node.nodeid,
+                           fix="write experiment(baseline='...', candidate='...', load='...')")
+    data = dict(marker.kwargs)
+    if "name" not in data:
+        module = Path(str(node.path)).stem.removeprefix("test_")
+        cls = node.cls.__name__ if getattr(node, "cls", None) is not None else None
+        data["name"] = f"{module}.{cls}" if cls else module
+    path = str(node.path)
+    return spec_from_mapping(data, source=f"{path} (experiment marker)")
+
+
+@pytest.fixture
+def experiment(request: pytest.FixtureRequest) -> ExperimentResult:
+    """The result of this module's (or class's) experiment, run once and shared by its tests."""
+    session = request.config.stash[SESSION_KEY]
+    try:
+        spec = _spec_from_marker(request.node)
+    except PhoenixError as exc:
+        pytest.fail(exc.one_line(), pytrace=False)
+    request.node.stash[SPEC_KEY] = spec.name
+    try:
+        result = session.run(spec)
+    except PhoenixError as exc:
+        pytest.fail(exc.one_line(), pytrace=False)
+    if result.verdict is Verdict.INCONCLUSIVE:
+        pytest.fail(f"experiment {spec.name} is inconclusive: {'; '.join(result.infrastructure_errors)}",
+                    pytrace=False)
+    return result
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    session = item.config.stash[SESSION_KEY]
+    name = item.stash.get(SPEC_KEY, None)
+    if name and session.allure is not None and name in session.results:
+        session.allure.annotate_test(session.results[name])
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    session = item.config.stash[SESSION_KEY]
+    name = item.stash.get(SPEC_KEY, None)
+    if not name or name not in session.results:
+        return
+    result = session.results[name]
+    if report.when == "call" and report.failed:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        message = crash.message if crash is not None else str(report.longrepr).splitlines()[-1]
+        category = "critical process lost" if "critical" in message else (
+            "overhead too high" if ("cpu_cores" in message or "memory_rss" in message) else "cost target missed")
+        session.failures.setdefault(name, []).append({"test": item.nodeid, "message": message[:500],
+                                                       "category": category})
+        from phoenix_harness.reporting.allure import kpi_table
+
+        report.sections.append(("phoenix experiment", kpi_table(result) + _lost(result)))
+
+
+def _lost(result: ExperimentResult) -> str:
+    return ("\nlost critical processes: " + ", ".join(result.lost_critical)) if result.lost_critical else ""
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash.get(SESSION_KEY, None)
+    if state is None:
+        return
+    if state.allure is not None:
+        state.allure.close_open_steps()
+    for name, failures in state.failures.items():
+        state.promotion.add_failed_tests(name, failures)
+    if state.results:
+        state.promotion.write()
+        alluredir = session.config.getoption("allure_report_dir", None)
+        if alluredir:
+            from phoenix_harness.reporting.allure import write_environment
+
+            info = {"backend": state.backend, "experiments": len(state.results)}
+            try:
+                from phoenix_harness.toolchain import locate_collector, locate_prometheus
+
+                col = locate_collector(state.root / "otel-configs" / "collector-manifest.yaml", build=False)
+                info.update({"collector": f"{col.version} ({col.source}: {col.path})",
+                             "prometheus": locate_prometheus().version})
+            except PhoenixError:
+                pass
+            write_environment(Path(alluredir), info)
+
+
+# --- declarative experiments: experiments/*.experiment.yaml ---------------------------------------
+
+def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
+    if file_path.name.endswith(".experiment.yaml"):
+        return ExperimentFile.from_parent(parent, path=file_path)
+    return None
+
+
+class ExperimentFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        try:
+            spec = load_experiment_file(self.path)
+        except PhoenixError as exc:
+            yield InvalidExperimentItem.from_parent(self, name="invalid", error=exc)
+            return
+        thresholds = spec.with_defaults().thresholds
+        for t in thresholds:
+            yield ExpectationItem.from_parent(self, name=t.describe(), spec=spec, threshold_kpi=t.kpi)
+
+
+class InvalidExperimentItem(pytest.Item):
+    def __init__(self, *, error: PhoenixError, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+
+    def runtest(self) -> None:
+        raise self.error
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        return str(excinfo.value)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"{self.path.name}: invalid experiment"
+
+
+class ExpectationFailed(AssertionError):
+    pass
+
+
+class ExpectationItem(pytest.Item):
+    def __init__(self, *, spec: ExperimentSpec, threshold_kpi: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.spec = spec
+        self.threshold_kpi = threshold_kpi
+
+    def setup(self) -> None:
+        session = self.config.stash[SESSION_KEY]
+        self.stash[SPEC_KEY] = session.adjust(self.spec).name
+        self.result = session.run(self.spec)
+        if self.result.verdict is Verdict.INCONCLUSIVE:
+            pytest.fail(f"experiment {self.spec.name} is inconclusive: "
+                        f"{'; '.join(self.result.infrastructure_errors)}", pytrace=False)
+
+    def runtest(self) -> None:
+        threshold = next(t for t in self.spec.with_defaults().thresholds if t.kpi == self.threshold_kpi)
+        failed = self.result.evaluate([threshold])
+        if self.result.value_of(threshold.kpi) is None:
+            pytest.fail(f"{threshold.kpi} was not measured", pytrace=False)
+        if failed:
+            raise ExpectationFailed(f"{failed[0].check} failed: {failed[0].detail}")
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, (ExpectationFailed, PhoenixError)):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"{self.spec.name}: expect {self.name}"

@@ -1,0 +1,107 @@
+"""Allure output: phases as steps, KPIs and artifacts as attachments, labels, environment and categories.
+
+Used by the pytest plugin (with allure-pytest) and by the CLI; the engine never imports this module.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import uuid
+from pathlib import Path
+from typing import Any
+
+import allure
+from allure_commons import plugin_manager as allure_hooks
+
+from phoenix_harness.analysis import ExperimentResult
+from phoenix_harness.events import ArtifactProduced, Event, PhaseFinished, PhaseStarted
+from phoenix_harness.hookspecs import hookimpl
+from phoenix_harness.secrets import mask
+
+CATEGORIES = [
+    {"name": "critical process lost", "matchedStatuses": ["failed"],
+     "messageRegex": ".*(critical_retention|critical_fidelity|lost critical).*"},
+    {"name": "overhead too high", "matchedStatuses": ["failed"],
+     "messageRegex": ".*(cpu_cores|memory_rss_bytes).*"},
+    {"name": "cost target missed", "matchedStatuses": ["failed"],
+     "messageRegex": ".*(cost_reduction|cardinality_reduction|series|datapoints_per_minute|estimated_monthly_cost).*"},
+    {"name": "infrastructure", "matchedStatuses": ["broken", "skipped"]},
+]
+
+
+class AllureReporter:
+    """Opens an Allure step per engine phase and collects artifacts for attachment."""
+
+    def __init__(self) -> None:
+        self._steps: dict[tuple[str, str], str] = {}
+        self.artifacts: dict[str, list[ArtifactProduced]] = {}
+
+    @hookimpl
+    def phoenix_event(self, event: Event) -> None:
+        if isinstance(event, PhaseStarted):
+            step = str(uuid.uuid4())
+            self._steps[(event.experiment, event.phase)] = step
+            allure_hooks.hook.start_step(uuid=step, title=f"phase: {event.phase}", params={})
+        elif isinstance(event, PhaseFinished):
+            step = self._steps.pop((event.experiment, event.phase), None)
+            if step:
+                allure_hooks.hook.stop_step(uuid=step, title=f"phase: {event.phase}", exc_type=None,
+                                            exc_val=None, exc_tb=None)
+        elif isinstance(event, ArtifactProduced):
+            self.artifacts.setdefault(event.experiment, []).append(event)
+
+    def close_open_steps(self) -> None:
+        for (_, phase), step in list(self._steps.items()):
+            allure_hooks.hook.stop_step(uuid=step, title=f"phase: {phase}", exc_type=RuntimeError,
+                                        exc_val=RuntimeError("interrupted"), exc_tb=None)
+        self._steps.clear()
+
+    def annotate_test(self, result: ExperimentResult) -> None:
+        """Labels, parameters and attachments for one test that asserts on ``result``."""
+        spec = result.spec
+        allure.dynamic.epic(spec.candidate.name)
+        allure.dynamic.feature(spec.load)
+        allure.dynamic.story(spec.name)
+        allure.dynamic.parameter("baseline", spec.baseline.name)
+        allure.dynamic.parameter("candidate", spec.candidate.name)
+        allure.dynamic.parameter("load", spec.load)
+        allure.dynamic.parameter("duration", f"{spec.duration_s:g}s")
+        allure.dynamic.parameter("verdict", result.verdict.value)
+        allure.attach(kpi_table(result), name="KPIs", attachment_type=allure.attachment_type.TEXT)
+        allure.attach(mask(json.dumps(result.as_dict(), indent=2, default=str)), name="result.json",
+                      attachment_type=allure.attachment_type.JSON)
+        if result.lost_critical:
+            allure.attach("\n".join(result.lost_critical), name="lost critical processes",
+                          attachment_type=allure.attachment_type.TEXT)
+        for art in self.artifacts.get(spec.name, []):
+            path = Path(art.path)
+            if not path.is_file():
+                continue
+            kind = {"text/csv": allure.attachment_type.CSV, "text/yaml": allure.attachment_type.YAML,
+                    "image/svg+xml": allure.attachment_type.SVG}.get(art.mime, allure.attachment_type.TEXT)
+            allure.attach(mask(path.read_text(errors="replace")), name=art.name, attachment_type=kind)
+
+
+def kpi_table(result: ExperimentResult) -> str:
+    rows = [("KPI", "value", "detail")]
+    for name, kpi in result.kpis.items():
+        rows.append((name, "n/a" if kpi.value is None else f"{kpi.value:.4g}",
+                     f"95% CI {kpi.ci[0]:.4g} .. {kpi.ci[1]:.4g}" if kpi.ci else ""))
+    for v in (result.baseline, result.candidate):
+        for k, value in v.kpis().items():
+            rows.append((f"{v.role}.{k}", "n/a" if value is None else f"{value:.4g}", v.pipeline))
+    rows.append(("verdict", result.verdict.value, "; ".join(c.check for c in result.failed_checks)))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows)
+
+
+def write_environment(results_dir: Path, info: dict[str, Any]) -> None:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    base = {"python": platform.python_version(), "machine": f"{platform.system()} {platform.machine()}",
+            "host": platform.node()}
+    lines = [f"{k}={v}" for k, v in {**base, **info}.items()]
+    (results_dir / "environment.properties").write_text("\n".join(lines) + "\n")
+    (results_dir / "categories.json").write_text(json.dumps(CATEGORIES, indent=2))
+    executor = {"name": "phoenix-harness", "type": "local", "buildName": info.get("run", "")}
+    (results_dir / "executor.json").write_text(json.dumps(executor))

@@ -1,0 +1,85 @@
+"""``reports/promotion.json``: every experiment's verdict and the overall verdict a CI gate reads."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from phoenix_harness.analysis import Verdict, overall_verdict
+from phoenix_harness.errors import PhoenixError
+from phoenix_harness.events import Event, ExperimentFinished
+from phoenix_harness.hookspecs import hookimpl
+from phoenix_harness.secrets import mask
+
+SCHEMA_VERSION = 1
+
+
+class PromotionWriter:
+    """Collects finished experiments; ``write()`` is atomic and may be called any number of times."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.experiments: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    @hookimpl
+    def phoenix_event(self, event: Event) -> None:
+        if isinstance(event, ExperimentFinished):
+            with self._lock:
+                self.experiments[event.experiment] = event.result.as_dict()
+            self.write()
+
+    def add_failed_tests(self, experiment: str, failures: list[dict[str, str]]) -> None:
+        """Python experiments assert in tests: a failed assertion is a failed check (verdict reject)."""
+        with self._lock:
+            entry = self.experiments.get(experiment)
+            if entry is None:
+                return
+            entry.setdefault("failed_tests", []).extend(failures)
+            if entry["verdict"] == Verdict.PROMOTE.value and failures:
+                entry["verdict"] = Verdict.REJECT.value
+                for f in failures:
+                    entry["failed_checks"].append({"check": f["test"], "measured": None, "detail": f["message"],
+                                                   "category": f.get("category", "cost target missed")})
+
+    def document(self) -> dict[str, Any]:
+        with self._lock:
+            entries = [dict(e) for e in self.experiments.values()]
+        overall = overall_verdict(Verdict(e["verdict"]) for e in entries)
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "host": platform.node(),
+            "overall_verdict": overall.value,
+            "counts": {v.value: sum(1 for e in entries if e["verdict"] == v.value) for v in Verdict},
+            "experiments": entries,
+        }
+
+    def write(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(mask(json.dumps(self.document(), indent=2, default=str)))
+        os.replace(tmp, self.path)
+        return self.path
+
+
+def read_promotion(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        path = path / "promotion.json"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise PhoenixError("E801", "promotion.json not found", where=str(path),
+                           fix="run the experiments first (make run) or pass the reports directory") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PhoenixError("E802", f"promotion.json is not valid JSON: {exc}", where=str(path),
+                           fix="re-run the experiments to regenerate it") from None
+    if not isinstance(data, dict) or "overall_verdict" not in data or "experiments" not in data:
+        raise PhoenixError("E803", "promotion.json lacks overall_verdict/experiments", where=str(path),
+                           fix="re-run the experiments to regenerate it")
+    return data
