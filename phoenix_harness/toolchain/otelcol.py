@@ -198,6 +198,12 @@ def validate_config(collector: Collector, config: Path) -> str | None:
         return None
     text = (proc.stderr or proc.stdout).strip()
     lines = [_VALIDATE_NOISE.sub("", ln).strip() for ln in text.splitlines() if ln.strip()]
-    message = next((ln for ln in lines if "error" in ln.lower() or "invalid" in ln.lower()),
-                   lines[-1] if lines else "collector rejected the config")
-    return message
+    # The collector nests causes ("... due to the following error(s):" then the cause): keep the
+    # innermost cause, prefixed with the component it concerns.
+    useful = [ln for ln in lines if not ln.rstrip().endswith("error(s):")]
+    if not useful:
+        return lines[-1] if lines else "collector rejected the config"
+    context = [ln.split(" error reading configuration for ")[1].split(":")[0]
+               for ln in lines if " error reading configuration for " in ln]
+    cause = useful[-1].removeprefix("Error: ")
+    return f"{context[-1]}: {cause}" if context else cause

@@ -1,0 +1,56 @@
+# Phoenix harness: two commands.
+#   make run    set up, then run the experiment suite (experiments/) on the local backend with its report
+#   make test   set up, then run the harness's own tests (unit, plugin, end-to-end, Go processors)
+# Every target does the set-up it needs and is idempotent.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+GO_COMPONENTS := $(wildcard otel-configs/components/*/go.mod)
+
+.PHONY: setup deps prometheus collector run test test-python test-go report lint clean
+
+setup: deps prometheus collector
+
+deps: $(VENV)/.deps-stamp
+
+$(VENV)/.deps-stamp: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+prometheus:
+	@command -v prometheus >/dev/null 2>&1 || [ -n "$$PHOENIX_PROMETHEUS" ] || { \
+	  echo "installing Prometheus from Debian's packages"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+collector: deps
+	@$(BIN)/phoenix toolchain build
+
+run: setup
+	@$(BIN)/phoenix run; status=$$?; $(BIN)/phoenix gate reports || true; exit $$status
+
+test: setup test-go test-python
+
+test-python: deps
+	@$(BIN)/pytest tests
+
+test-go:
+	@for mod in $(GO_COMPONENTS); do \
+	  dir=$$(dirname $$mod); echo "go test $$dir"; \
+	  (cd $$dir && go test -count=1 ./...) || exit 1; \
+	done
+
+report: deps
+	@$(BIN)/phoenix report
+
+lint: deps
+	@$(BIN)/ruff check phoenix_harness tests plugins experiments conftest.py
+	@$(BIN)/mypy
+
+clean:
+	rm -rf reports/allure-results reports/allure-report reports/raw reports/promotion.json

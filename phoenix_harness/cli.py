@@ -1,0 +1,344 @@
+"""The ``phoenix`` command line. Drives the same engine and options as the pytest plugin."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import yaml
+
+from phoenix_harness import __version__
+from phoenix_harness.analysis import Verdict
+from phoenix_harness.catalog import Catalog, ProfileCatalog, Wiring, render_pipeline
+from phoenix_harness.errors import PhoenixError
+from phoenix_harness.options import find_root, option
+from phoenix_harness.procs import free_port
+from phoenix_harness.reporting import read_promotion
+from phoenix_harness.secrets import mask_config
+from phoenix_harness.spec.parse import load_yaml_with_lines
+from phoenix_harness.toolchain import build_collector, locate_collector, locate_prometheus, validate_config
+
+F = TypeVar("F", bound=Callable[..., Any])
+OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "json", "yaml"]), default="table",
+                      show_default=True, help="output format")
+
+
+def user_errors(fn: F) -> F:
+    """Print a PhoenixError as one line on stderr and exit with its code; never a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except PhoenixError as exc:
+            click.echo(exc.one_line(), err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _root(ctx: click.Context) -> Path:
+    return Path(ctx.obj["root"])
+
+
+def emit_rows(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str]) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(list(rows), indent=2, default=str))
+    elif fmt == "yaml":
+        click.echo(yaml.safe_dump(list(rows), sort_keys=False), nl=False)
+    else:
+        table = [[str(r.get(c, "")) for c in columns] for r in rows]
+        widths = [max([len(c)] + [len(row[i]) for row in table]) for i, c in enumerate(columns)]
+        click.echo("  ".join(c.upper().ljust(widths[i]) for i, c in enumerate(columns)).rstrip())
+        for row in table:
+            click.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="phoenix")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help=option("root").help)
+@click.pass_context
+def main(ctx: click.Context, root: Path | None) -> None:
+    """Phoenix harness: does a candidate collector pipeline cut the cost of process metrics and still
+    show every critical process?
+
+    \b
+    Typical flow:
+      phoenix doctor                    # is the collector and Prometheus here?
+      phoenix pipeline list             # the catalog of pipelines
+      phoenix run                       # run experiments/ (same as 'make run')
+      phoenix gate reports/             # exit 0 promote, 1 reject, 3 inconclusive
+    """
+    env_root = option("root").value(None)
+    ctx.obj = {"root": str(root or (Path(str(env_root)) if env_root else find_root()))}
+
+
+# --- doctor / toolchain --------------------------------------------------------------------------
+
+@main.command()
+@click.pass_context
+@user_errors
+def doctor(ctx: click.Context) -> None:
+    """Show which collector, Prometheus and tools were found, and how to get what is missing."""
+    root = _root(ctx)
+    manifest = root / "otel-configs" / "collector-manifest.yaml"
+    missing = 0
+    click.echo(f"repository root: {root}")
+    try:
+        col = locate_collector(manifest if manifest.is_file() else None, build=False)
+        click.echo(f"collector:  {col.path}  (version {col.version}, from {col.source})")
+        for kind, names in col.components.items():
+            if names:
+                click.echo(f"  {kind + ':':12}{', '.join(names)}")
+    except PhoenixError as exc:
+        missing += 1
+        click.echo(f"collector:  MISSING - {exc.message} (fix: {exc.fix})")
+    try:
+        prom = locate_prometheus()
+        click.echo(f"prometheus: {prom.path}  (version {prom.version}, from {prom.source})")
+    except PhoenixError as exc:
+        missing += 1
+        click.echo(f"prometheus: MISSING - {exc.message} (fix: {exc.fix})")
+    for tool, why, how in (("go", "builds the collector", "install Go, or set PHOENIX_OTELCOL"),
+                           ("cc", "builds the load worker", "apt-get install gcc"),
+                           ("npx", "turns Allure results into HTML (make report)", "install Node.js and npm")):
+        path = shutil.which(tool)
+        click.echo(f"{tool + ':':11} {path or 'not found'}  ({why}{'' if path else '; fix: ' + how})")
+    sys.exit(1 if missing else 0)
+
+
+@main.group()
+def toolchain() -> None:
+    """Build or locate the collector distribution."""
+
+
+@toolchain.command("build")
+@click.pass_context
+@user_errors
+def toolchain_build(ctx: click.Context) -> None:
+    """Build otel-configs/collector-manifest.yaml with the Collector Builder (cached by its hash).
+
+    Skipped when PHOENIX_OTELCOL or an otelcol-contrib on PATH is used instead."""
+    root = _root(ctx)
+    manifest = root / "otel-configs" / "collector-manifest.yaml"
+    if os.environ.get("PHOENIX_OTELCOL") or shutil.which("otelcol-contrib"):
+        col = locate_collector(manifest)
+        click.echo(f"using {col.path} ({col.source}); no build needed")
+        return
+    path = build_collector(manifest, progress=click.echo)
+    click.echo(str(path))
+
+
+# --- gate ----------------------------------------------------------------------------------------
+
+@main.command()
+@click.argument("reports", required=False, type=click.Path(path_type=Path), default=None)
+@click.pass_context
+@user_errors
+def gate(ctx: click.Context, reports: Path | None) -> None:
+    """Exit 0 if every experiment in REPORTS/promotion.json is promoted, 1 if one was rejected,
+    3 if one was inconclusive (or there were none). Prints why."""
+    path = reports or Path(str(option("reports").value(None) or _root(ctx) / "reports"))
+    data = read_promotion(path)
+    for e in data["experiments"]:
+        click.echo(f"{e['verdict'].upper():13} {e['name']}: {e['candidate']} vs {e['baseline']} on {e['load']}")
+        for check in e.get("failed_checks", []):
+            click.echo(f"              failed: {check['check']} ({check.get('detail', '')})")
+        for err in e.get("infrastructure_errors", []):
+            click.echo(f"              could not measure: {err}")
+    overall = Verdict(data["overall_verdict"])
+    if not data["experiments"]:
+        click.echo("no experiments in the report: nothing to promote")
+    click.echo(f"overall: {overall.value}")
+    sys.exit(overall.exit_code)
+
+
+# --- run -----------------------------------------------------------------------------------------
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--backend", default=None, help=option("backend").help)
+@click.option("--duration", default=None, help=option("duration").help)
+@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def run(ctx: click.Context, backend: str | None, duration: str | None, pytest_args: tuple[str, ...]) -> None:
+    """Run the experiment suite (experiments/) with pytest and write the report to reports/.
+
+    Extra arguments go to pytest, e.g. 'phoenix run -k priority'."""
+    root = _root(ctx)
+    reports = Path(str(option("reports").value(None) or root / "reports"))
+    args = [sys.executable, "-m", "pytest", str(root / "experiments"), "--rootdir", str(root),
+            f"--alluredir={reports / 'allure-results'}", f"--phoenix-reports={reports}", "-p", "no:cacheprovider"]
+    if backend:
+        args.append(f"--phoenix-backend={backend}")
+    if duration:
+        args.append(f"--phoenix-duration={duration}")
+    args.extend(pytest_args)
+    sys.exit(subprocess.call(args, cwd=root))
+
+
+# --- pipelines -----------------------------------------------------------------------------------
+
+@main.group()
+def pipeline() -> None:
+    """The pipeline catalog in otel-configs/."""
+
+
+@pipeline.command("list")
+@OUTPUT
+@click.pass_context
+@user_errors
+def pipeline_list(ctx: click.Context, output: str) -> None:
+    """List the catalog's pipelines with their metadata."""
+    catalog = Catalog(_root(ctx) / "otel-configs")
+    rows = [e.as_dict() for e in catalog.entries().values()]
+    if output == "table":
+        rows = [{**r, "expected_reduction": "{:.0%}..{:.0%}".format(*r["expected_reduction"]),
+                 "parameters": ", ".join(r["parameters"])} for r in rows]
+    emit_rows(rows, output, ["name", "version", "strategy", "expected_reduction", "parameters", "description"])
+
+
+def _dummy_wiring(variant: str) -> Wiring:
+    return Wiring(variant=variant, remote_write_endpoint="http://127.0.0.1:9090/api/v1/write",
+                  telemetry_port=free_port(), allocate_port=free_port)
+
+
+@pipeline.command("show")
+@click.argument("name")
+@click.option("--set", "overrides", multiple=True, metavar="PARAM=VALUE", help="override a parameter")
+@click.pass_context
+@user_errors
+def pipeline_show(ctx: click.Context, name: str, overrides: tuple[str, ...]) -> None:
+    """Show a pipeline's metadata and its rendered collector config."""
+    catalog = Catalog(_root(ctx) / "otel-configs")
+    entry = catalog.get(name)
+    rendered = render_pipeline(entry, _dummy_wiring(name), _parse_sets(overrides))
+    click.echo(yaml.safe_dump({"pipeline": entry.as_dict(), "parameters_used": dict(rendered.parameters)},
+                              sort_keys=False))
+    click.echo("# rendered collector config")
+    click.echo(yaml.safe_dump(mask_config(rendered.config), sort_keys=False, width=120))
+
+
+def _parse_sets(items: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise PhoenixError("E901", f"--set {item!r} is not PARAM=VALUE", fix="write e.g. --set k=5")
+        key, value = item.split("=", 1)
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+@pipeline.command("validate")
+@click.argument("targets", nargs=-1, required=False)
+@click.pass_context
+@user_errors
+def pipeline_validate(ctx: click.Context, targets: tuple[str, ...]) -> None:
+    """Validate pipelines by NAME or config PATH (all catalog pipelines when none given): structure
+    checks plus the real 'otelcol validate'. Exit 0 when all are valid, 1 otherwise."""
+    root = _root(ctx)
+    catalog = Catalog(root / "otel-configs")
+    collector = locate_collector(catalog.manifest, build=True, progress=click.echo)
+    names = list(targets) or catalog.names()
+    failed = 0
+    for target in names:
+        problems, warnings = _validate_one(catalog, collector, target)
+        for w in warnings:
+            click.echo(f"warning: {target}: {w}")
+        if problems:
+            failed += 1
+            for p in problems:
+                click.echo(p)
+        else:
+            click.echo(f"ok: {target}")
+    sys.exit(1 if failed else 0)
+
+
+def _validate_one(catalog: Catalog, collector: Any, target: str) -> tuple[list[str], list[str]]:
+    warnings: list[str] = []
+    path = Path(target)
+    entry = None
+    if target in catalog.entries():
+        entry = catalog.get(target)
+    elif path.suffix in (".yaml", ".yml") or path.exists():
+        resolved = path.resolve()
+        entry = next((e for e in catalog.entries().values() if e.config_path.resolve() == resolved), None)
+        if entry is None:
+            try:
+                data, _ = load_yaml_with_lines(path)
+            except PhoenixError as exc:
+                return [exc.one_line()], warnings
+            if not isinstance(data, dict):
+                return [f"error[E212] {path}: a collector config must be a YAML mapping (fix: start with "
+                        "receivers:, processors:, exporters:, service:)"], warnings
+            warnings += _structure_warnings(data)
+            message = validate_config(collector, path)
+            if message:
+                return [f"error[E211] {path}: the collector rejects this config: {message} (fix: correct the "
+                        "component settings it names)"], warnings
+            return [], warnings
+    else:
+        catalog.get(target)  # raises "unknown pipeline ... did you mean"
+    assert entry is not None
+    try:
+        rendered = render_pipeline(entry, _dummy_wiring(entry.name))
+    except PhoenixError as exc:
+        return [exc.one_line()], warnings
+    warnings += _structure_warnings(rendered.config)
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Path(tmp) / "config.yaml"
+        cfg.write_text(rendered.yaml())
+        message = validate_config(collector, cfg)
+    if message:
+        return [f"error[E211] {entry.config_path}: the collector rejects pipeline '{entry.name}': {message} "
+                "(fix: correct the component settings it names)"], warnings
+    return [], warnings
+
+
+def _structure_warnings(config: dict[str, Any]) -> list[str]:
+    warnings = []
+    processors = config.get("processors") or {}
+    pipelines = ((config.get("service") or {}).get("pipelines") or {})
+    for pname, p in pipelines.items():
+        used = (p or {}).get("processors") or []
+        if not any(str(x).split("/")[0] == "memory_limiter" for x in used):
+            warnings.append(f"pipeline {pname} has no memory_limiter processor (fix: add one first in the chain)")
+    for key in processors:
+        if not any(key in ((p or {}).get("processors") or []) for p in pipelines.values()):
+            warnings.append(f"processor {key} is defined but not used in any pipeline")
+    return warnings
+
+
+# --- load profiles -------------------------------------------------------------------------------
+
+@main.group()
+def loadsim() -> None:
+    """Load profiles and the load simulator."""
+
+
+@loadsim.command("list-profiles")
+@OUTPUT
+@click.pass_context
+@user_errors
+def loadsim_list(ctx: click.Context, output: str) -> None:
+    """List load profiles in load-profiles/."""
+    profiles = ProfileCatalog(_root(ctx) / "load-profiles")
+    rows = []
+    for name in profiles.names():
+        p = profiles.get(name)
+        rows.append({"name": p.name, "processes": p.process_count, "critical": len(p.critical_names()),
+                     "description": " ".join(p.description.split())})
+    emit_rows(rows, output, ["name", "processes", "critical", "description"])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,37 @@
+"""Shared fixtures for the harness's own tests."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import psutil
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    """A copy of the catalog and load profiles to add broken entries to; the collector cache still hits."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    shutil.copytree(REPO / "otel-configs", root / "otel-configs")
+    shutil.copytree(REPO / "load-profiles", root / "load-profiles")
+    return root
+
+
+def harness_processes() -> list[str]:
+    """Collector, Prometheus and load processes the harness started and that are still running."""
+    found = []
+    for proc in psutil.process_iter(["pid", "exe", "cmdline", "name"]):
+        try:
+            cmd = " ".join(proc.info["cmdline"] or [])
+            exe = proc.info["exe"] or ""
+        except psutil.Error:
+            continue
+        if "phoenix-harness/runs/" in cmd or exe.endswith("phoenix-worker") or "phoenix-worker" in exe:
+            found.append(f"{proc.info['pid']} {proc.info['name']} {cmd[:120]}")
+    return found
