@@ -220,7 +220,7 @@ class Engine:
 
 def _copy_into(target: ExperimentResult, source: ExperimentResult) -> None:
     for name in ("baseline", "candidate", "kpis", "lost_critical", "unobserved_critical", "failed_checks",
-                 "verdict"):
+                 "verdict", "load_windows", "window"):
         setattr(target, name, getattr(source, name))
     target.infrastructure_errors.extend(source.infrastructure_errors)
     target.timings.update(source.timings)

@@ -83,6 +83,8 @@ class ExperimentResult:
     timings: dict[str, float] = field(default_factory=dict)
     raw_dir: str | None = None
     user_error: str | None = None
+    load_windows: dict[str, tuple[float, float]] = field(default_factory=dict)
+    window: tuple[float, float] = (0.0, 0.0)
 
     def __repr__(self) -> str:
         # pytest shows this in "where ..." lines of a failed assertion: make it explain the run.
@@ -208,6 +210,10 @@ def compute_result(spec: ExperimentSpec, baseline: VariantMeasurement, candidate
                               _variant("candidate", spec.candidate.name, candidate))
     kpis = result.kpis
     problems = result.infrastructure_errors
+    result.window = window
+    for proc in truth.processes:
+        lo, hi = result.load_windows.get(proc.group, (proc.started_at, proc.ended_at or window[1]))
+        result.load_windows[proc.group] = (min(lo, proc.started_at), max(hi, proc.ended_at or window[1]))
     if baseline.datapoints_per_minute <= 0 or baseline.series == 0:
         problems.append("baseline exported no data in the measurement window")
     if len(baseline.interval_dpm) < MIN_BUCKETS or len(candidate.interval_dpm) < MIN_BUCKETS:

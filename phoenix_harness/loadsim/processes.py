@@ -61,6 +61,8 @@ class ProcessesDriver:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._started = time.monotonic()
+        self._pending: list[ProcessGroup] = []
 
     def _spawn(self, name: str, group: ProcessGroup) -> None:
         argv = [name, name, str(os.getpid()), group.cpu_pattern, f"{group.cpu_cores:g}", group.memory_pattern,
@@ -72,11 +74,15 @@ class ProcessesDriver:
         self._live[name] = (child, record, group)
 
     def start(self) -> None:
-        for group in self.profile.groups:
-            for name in group.names():
-                self._spawn(name, group)
+        self._started = time.monotonic()
+        self._pending = [g for g in self.profile.groups if g.start_after_s > 0]
+        with self._lock:
+            for group in self.profile.groups:
+                if group.start_after_s <= 0:
+                    for name in group.names():
+                        self._spawn(name, group)
         self.runner.flush_record()
-        if any(g.lifetime_s or g.churn_per_minute for g in self.profile.groups):
+        if self._pending or any(g.lifetime_s or g.churn_per_minute for g in self.profile.groups):
             self._thread = threading.Thread(target=self._churn_loop, name="phoenix-churn", daemon=True)
             self._thread.start()
 
@@ -85,20 +91,27 @@ class ProcessesDriver:
         while not self._stop.wait(tick):
             with self._lock:
                 changed = False
+                elapsed = time.monotonic() - self._started
+                for group in [g for g in self._pending if g.start_after_s <= elapsed]:
+                    self._pending.remove(group)
+                    for name in group.names():
+                        self._spawn(name, group)
+                    changed = True
                 for name, (child, record, group) in list(self._live.items()):
-                    kill = group.churn_per_minute and self._rng.random() < group.churn_per_minute * tick / 60.0 / max(group.count, 1)
-                    if kill and child.alive():
+                    rate = group.churn_per_minute * tick / 60.0 / max(group.count, 1)
+                    if rate and child.alive() and self._rng.random() < rate:
                         self.runner.stop(child, timeout=1.0)
-                    if not child.alive():
+                    if not child.alive() and record.ended_at is None:
                         record.ended_at = time.time()
-                        if not self._stop.is_set():
+                        if group.restart and not self._stop.is_set():
                             self._spawn(name, group)
-                            changed = True
+                        changed = True
                 if changed:
                     self.runner.forget_exited()
 
     def alive_count(self) -> int:
-        return sum(1 for child, _, _ in self._live.values() if child.alive())
+        with self._lock:
+            return sum(1 for child, _, _ in self._live.values() if child.alive())
 
     def stop(self) -> None:
         self._stop.set()

@@ -61,7 +61,7 @@ class PrometheusReader:
             result: list[dict[str, Any]] = self.client.custom_query(query, params=params)
         except (PrometheusApiClientException, requests.RequestException) as exc:
             raise InfrastructureError("E601", f"Prometheus query failed: {str(exc)[:200]}", where=self.url,
-                                      fix="check that the run's Prometheus is still running") from None
+                                      fix="check that the run's Prometheus is still running; see prometheus.log in the raw folder") from None
         return result
 
     def _query_range(self, query: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
@@ -70,7 +70,7 @@ class PrometheusReader:
                 query, start_time=_dt(start), end_time=_dt(end), step=f"{step:g}s")
         except (PrometheusApiClientException, requests.RequestException) as exc:
             raise InfrastructureError("E601", f"Prometheus query failed: {str(exc)[:200]}", where=self.url,
-                                      fix="check that the run's Prometheus is still running") from None
+                                      fix="check that the run's Prometheus is still running; see prometheus.log in the raw folder") from None
         return result
 
     def scalar(self, query: str, at: float | None = None) -> float | None:
@@ -122,7 +122,7 @@ class PrometheusReader:
         window = max(1, int(end - start))
         m = VariantMeasurement(variant=variant)
         names = self.metric_names(variant, start, end)
-        bucket = max(interval_s * 2, (end - start) / 12)
+        bucket = float(max(math.ceil(interval_s * 2), math.ceil((end - start) / 12)))
         m.bucket_seconds = bucket
         samples = 0.0
         collections = 0.0

@@ -58,6 +58,8 @@ class ProcessGroup:
     memory_mb: float = 1.0
     lifetime_s: float | None = None
     churn_per_minute: float = 0.0
+    start_after_s: float = 0.0
+    restart: bool = True
 
     def names(self) -> list[str]:
         return [self.name_template.format(i=i) for i in range(self.count)]

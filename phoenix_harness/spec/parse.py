@@ -244,6 +244,9 @@ def profile_from_mapping(data: Mapping[str, Any], *, source: str,
             memory_mb=float(mem.get("mb", 1.0)),
             lifetime_s=parse_duration(lifetime, where=f"{source} (processes.{i}.lifetime)") if lifetime else None,
             churn_per_minute=float(g.get("churn_per_minute", 0.0)),
+            start_after_s=(parse_duration(g["start_after"], where=f"{source} (processes.{i}.start_after)")
+                           if g.get("start_after") else 0.0),
+            restart=bool(g.get("restart", True)),
         )
         line = (lines or {}).get(("processes", i, "name"))
         here = f"{source}:{line}" if line else f"{source} (processes.{i}.name)"
