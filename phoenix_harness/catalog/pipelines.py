@@ -65,8 +65,10 @@ class Wiring:
     collection_interval_s: float = 2.0
     receiver: str = "host_metrics"  # or "otlp"
     otlp_grpc_port: int | None = None
+    otlp_http_port: int | None = None
     host: str = "127.0.0.1"
     extra_labels: Mapping[str, str] = field(default_factory=dict)
+    otlp_sink_endpoint: str | None = None  # export OTLP/HTTP to this sink instead of remote write
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +209,8 @@ def _wire(config: dict[str, Any], w: Wiring) -> int | None:
                 p["receivers"] = [r for r in p.get("receivers", []) if r != key]
                 if "otlp" not in p["receivers"]:
                     p["receivers"].insert(0, "otlp")
-        receivers["otlp"] = {"protocols": {"grpc": {"endpoint": f"{w.host}:{port}"}}}
+        receivers["otlp"] = {"protocols": {"grpc": {"endpoint": f"{w.host}:{port}"},
+                                           "http": {"endpoint": f"{w.host}:{w.otlp_http_port or w.allocate_port()}"}}}
     for key, cfg in receivers.items():
         if _component_type(key) in HOSTMETRICS_TYPES and isinstance(cfg, dict):
             cfg["collection_interval"] = f"{w.collection_interval_s:g}s"
@@ -216,6 +219,15 @@ def _wire(config: dict[str, Any], w: Wiring) -> int | None:
             for proto in (cfg.get("protocols") or {}).values():
                 if isinstance(proto, dict):
                     proto["endpoint"] = f"{w.host}:{w.allocate_port()}"
+    if w.otlp_sink_endpoint:
+        exporters = config.setdefault("exporters", {})
+        for key in [k for k in exporters if _component_type(k) in REMOTE_WRITE_TYPES]:
+            del exporters[key]
+            for p in pipelines.values():
+                p["exporters"] = [e for e in p.get("exporters", []) if e != key]
+                if "otlp_http/phoenix_sink" not in p["exporters"]:
+                    p["exporters"].append("otlp_http/phoenix_sink")
+        exporters["otlp_http/phoenix_sink"] = {"endpoint": w.otlp_sink_endpoint, "compression": "none"}
     labels = {**w.extra_labels, "variant": w.variant}
     for key, cfg in (config.get("exporters") or {}).items():
         if _component_type(key) in REMOTE_WRITE_TYPES:

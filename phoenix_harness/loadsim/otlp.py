@@ -12,8 +12,8 @@ virtual memory = 4 x RSS; disk read/write = 64 KiB / 16 KiB per CPU second.
 Start times keep the scraper's millisecond resolution.
 
 :class:`FleetEncoder` reaches millions of datapoints per second in pure Python: every field but the
-timestamp and the value has a fixed size, so each process is a pre-encoded byte template with 8-byte holes,
-filled per interval by one precompiled ``struct.Struct.pack`` call. :func:`build_request_reference` builds
+timestamp and the value has a fixed size, so each process is a pre-encoded byte template with one hole per
+datapoint, filled per interval by one precompiled ``struct.Struct.pack`` call. :func:`build_request_reference` builds
 the same request with protobuf objects; the tests hold the two equal.
 """
 
@@ -314,7 +314,11 @@ class FleetEncoder:
 
     def encode(self, now: float, cpu_seconds: Sequence[float] | None = None,
                memory: Sequence[int] | None = None) -> bytes:
-        """Serialized request for every process; ``cpu_seconds`` is cumulative, ``memory`` is RSS in bytes."""
+        """Serialized request for every process; ``cpu_seconds`` is cumulative, ``memory`` is RSS in bytes.
+
+        About 1 kB per process: the ``otlp`` receiver's default 20 MiB body limit caps one request near
+        20,000 processes, so send big fleets per host (:meth:`encode_host`) or in groups of hosts.
+        """
         return self._encode(range(len(self.processes)), now, cpu_seconds, memory)
 
     def encode_host(self, host: str, now: float, cpu_seconds: Sequence[float] | None = None,
