@@ -17,10 +17,11 @@ import click
 import yaml
 
 from phoenix_harness import __version__
-from phoenix_harness.analysis import Verdict
+from phoenix_harness.analysis import Verdict, overall_verdict
 from phoenix_harness.catalog import Catalog, ProfileCatalog, Wiring, render_pipeline
 from phoenix_harness.errors import PhoenixError
 from phoenix_harness.options import find_root, option
+from phoenix_harness.probe import dropped_critical, probe_pipeline
 from phoenix_harness.procs import free_port
 from phoenix_harness.reporting import read_promotion
 from phoenix_harness.secrets import mask_config
@@ -156,7 +157,8 @@ def gate(ctx: click.Context, reports: Path | None) -> None:
             click.echo(f"              failed: {check['check']} ({check.get('detail', '')})")
         for err in e.get("infrastructure_errors", []):
             click.echo(f"              could not measure: {err}")
-    overall = Verdict(data["overall_verdict"])
+    # Decide from the experiments themselves, not from the file's summary line.
+    overall = overall_verdict(Verdict(e["verdict"]) for e in data["experiments"])
     if not data["experiments"]:
         click.echo("no experiments in the report: nothing to promote")
     click.echo(f"overall: {overall.value}")
@@ -298,10 +300,28 @@ def _validate_one(catalog: Catalog, collector: Any, target: str) -> tuple[list[s
         cfg = Path(tmp) / "config.yaml"
         cfg.write_text(rendered.yaml())
         message = validate_config(collector, cfg)
-    if message:
-        return [f"error[E211] {entry.config_path}: the collector rejects pipeline '{entry.name}': {message} "
-                "(fix: correct the component settings it names)"], warnings
+        if message:
+            return [f"error[E211] {entry.config_path}: the collector rejects pipeline '{entry.name}': {message} "
+                    "(fix: correct the component settings it names)"], warnings
+        critical = _critical_names(catalog.root.parent / "load-profiles")
+        if critical:
+            with probe_pipeline(collector, entry, Path(tmp)) as probe:
+                lost = dropped_critical(probe, critical)
+            if lost:
+                warnings.append(f"would drop {len(lost)} process(es) the load profiles mark critical: "
+                                f"{', '.join(lost[:8])} (fix: widen its critical_pattern)")
     return [], warnings
+
+
+def _critical_names(profiles_root: Path) -> list[str]:
+    profiles = ProfileCatalog(profiles_root)
+    names: set[str] = set()
+    for name in profiles.names():
+        try:
+            names.update(profiles.get(name).critical_names())
+        except PhoenixError:
+            continue
+    return sorted(names)
 
 
 def _structure_warnings(config: dict[str, Any]) -> list[str]:

@@ -22,7 +22,7 @@ from typing import Any
 import pluggy
 import yaml
 
-from phoenix_harness.analysis import ExperimentResult, Verdict, VariantResult, compute_result
+from phoenix_harness.analysis import ExperimentResult, VariantResult, Verdict, compute_result
 from phoenix_harness.backends.base import Backend, BackendOptions
 from phoenix_harness.catalog import Catalog, ProfileCatalog, RenderedPipeline, render_pipeline
 from phoenix_harness.errors import InfrastructureError, PhoenixError
@@ -83,7 +83,7 @@ class Engine:
             with _sigterm_as_interrupt():
                 baseline = self.catalog.get(spec.baseline.name)
                 candidate = self.catalog.get(spec.candidate.name)
-                profile = self.profiles.get(spec.load)
+                self.profiles.get(spec.load)
                 collector = locate_collector(self.catalog.manifest, build=self.options.build_collector,
                                              progress=lambda m: self.say(spec.name, m))
                 prometheus = locate_prometheus()
@@ -98,7 +98,8 @@ class Engine:
                 backend.start()
                 receiver = "otlp" if spec.driver == "otlp" else "host_metrics"
                 rendered: list[RenderedPipeline] = []
-                for role, entry, ref in (("baseline", baseline, spec.baseline), ("candidate", candidate, spec.candidate)):
+                variants = (("baseline", baseline, spec.baseline), ("candidate", candidate, spec.candidate))
+                for role, entry, ref in variants:
                     wiring = backend.wiring(role, collection_interval_s=spec.collection_interval_s, receiver=receiver)
                     overrides = {**{k: v for k, v in spec.parameters.items() if k in entry.parameters},
                                  **dict(ref.parameters)}

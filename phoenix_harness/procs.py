@@ -90,7 +90,7 @@ class ProcessRunner:
             fh = log_path.open("ab")
             self._files.append(fh)
             out = fh
-        popen = subprocess.Popen(  # noqa: S603 - argv built by the harness
+        popen = subprocess.Popen(
             list(argv), executable=executable, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=cwd, start_new_session=True, preexec_fn=_child_setup, close_fds=True,
         )

@@ -135,7 +135,8 @@ def _spec_from_marker(node: pytest.Item) -> ExperimentSpec:
     data = dict(marker.kwargs)
     if "name" not in data:
         module = Path(str(node.path)).stem.removeprefix("test_")
-        cls = node.cls.__name__ if getattr(node, "cls", None) is not None else None
+        owner = getattr(node, "cls", None)
+        cls = owner.__name__ if owner is not None else None
         data["name"] = f"{module}.{cls}" if cls else module
     path = str(node.path)
     return spec_from_mapping(data, source=f"{path} (experiment marker)")
@@ -171,7 +172,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
+    outcome: Any = yield
     report: pytest.TestReport = outcome.get_result()
     session = item.config.stash[SESSION_KEY]
     name = item.stash.get(SPEC_KEY, None)

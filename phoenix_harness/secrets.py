@@ -24,8 +24,16 @@ def mask(text: str) -> str:
 def mask_config(value: Any) -> Any:
     """Return a copy of a parsed config with values under secret-looking keys masked."""
     if isinstance(value, dict):
-        return {k: (MASK if isinstance(k, str) and _SECRET_KEYS.search(k) and not isinstance(v, (dict, list))
-                    else mask_config(v)) for k, v in value.items()}
+        out: dict[Any, Any] = {}
+        for k, v in value.items():
+            secret_key = isinstance(k, str) and bool(_SECRET_KEYS.search(k))
+            if secret_key and not isinstance(v, (dict, list)):
+                out[k] = MASK
+            elif secret_key and isinstance(v, list) and all(not isinstance(x, (dict, list)) for x in v):
+                out[k] = [MASK for _ in v]
+            else:
+                out[k] = mask_config(v)
+        return out
     if isinstance(value, list):
         return [mask_config(v) for v in value]
     if isinstance(value, str):

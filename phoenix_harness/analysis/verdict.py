@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from enum import Enum
+from enum import StrEnum
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     PROMOTE = "promote"
     REJECT = "reject"
     INCONCLUSIVE = "inconclusive"

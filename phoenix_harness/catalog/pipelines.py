@@ -151,37 +151,35 @@ def _component_type(key: str) -> str:
     return key.split("/", 1)[0]
 
 
-def substitute_parameters(entry: PipelineEntry, overrides: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Return the config text with parameters substituted, and the parameter values used."""
+def _check_value(entry: PipelineEntry, name: str, value: Any) -> None:
+    if isinstance(value, str) and any(ord(c) < 32 for c in value):
+        raise PhoenixError("E206", f"parameter '{name}' of '{entry.name}' contains a control character "
+                           "(newline, tab, ...)", where=str(entry.config_path), fix="write the value on one line")
+    if not isinstance(value, (str, int, float, bool)) and value is not None:
+        raise PhoenixError("E206", f"parameter '{name}' of '{entry.name}' must be a string or a number, "
+                           f"got {type(value).__name__}", where=str(entry.config_path), fix="give a single value")
+
+
+def substitute_parameters(entry: PipelineEntry, overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Parse the config, then substitute parameters into its string values (never into its structure).
+
+    A value that is a whole placeholder takes the parameter's type (``k: ${env:PHOENIX_K}`` -> int);
+    a placeholder inside a string (an OTTL statement, a quoted regex) is escaped for a double-quoted
+    OTTL/YAML string.
+    """
     for key in overrides:
         if key not in entry.parameters:
             raise PhoenixError("E206", f"pipeline '{entry.name}' has no parameter '{key}'"
                                f"{did_you_mean(key, entry.parameters)}", where=str(entry.config_path),
                                fix=f"use one of: {', '.join(entry.parameters) or '(none)'}")
     values = {name: overrides.get(name, spec.default) for name, spec in entry.parameters.items()}
+    for name, value in values.items():
+        _check_value(entry, name, value)
     try:
         text = entry.config_path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PhoenixError("E207", f"config file of pipeline '{entry.name}' is missing", where=str(entry.config_path),
                            fix="create it or fix 'file:' in catalog.yaml") from None
-
-    def replace(m: re.Match[str]) -> str:
-        pname = m.group(1).lower()
-        if pname not in values:
-            raise PhoenixError("E208", f"placeholder ${{env:PHOENIX_{m.group(1)}}} has no parameter '{pname}'",
-                               where=str(entry.config_path), fix=f"declare '{pname}' under parameters in catalog.yaml")
-        value = values[pname]
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if pname.endswith("_pattern") and value in ("", None):
-            value = "^$"  # an empty RE2 pattern matches everything; an unset list must match nothing
-        return _ottl_escape(str(value))
-
-    return PLACEHOLDER.sub(replace, text), values
-
-
-def render_pipeline(entry: PipelineEntry, wiring: Wiring, overrides: Mapping[str, Any] | None = None) -> RenderedPipeline:
-    text, values = substitute_parameters(entry, overrides or {})
     try:
         config = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -189,6 +187,41 @@ def render_pipeline(entry: PipelineEntry, wiring: Wiring, overrides: Mapping[str
         where = f"{entry.config_path}:{mark.line + 1}" if mark is not None else str(entry.config_path)
         raise PhoenixError("E209", f"invalid YAML in pipeline config: {getattr(exc, 'problem', exc)}",
                            where=where, fix="fix the YAML at that line") from None
+
+    def lookup(m: re.Match[str]) -> Any:
+        pname = m.group(1).lower()
+        if pname not in values:
+            raise PhoenixError("E208", f"placeholder ${{env:PHOENIX_{m.group(1)}}} has no parameter '{pname}'",
+                               where=str(entry.config_path), fix=f"declare '{pname}' under parameters in catalog.yaml")
+        value = values[pname]
+        if pname.endswith("_pattern") and value in ("", None):
+            return "^$"  # an empty RE2 pattern matches everything; an unset list must match nothing
+        return value
+
+    def as_text(value: Any) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return _ottl_escape(str(value))
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {walk(k): walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if isinstance(node, str) and "${env:PHOENIX_" in node:
+            whole = PLACEHOLDER.fullmatch(node)
+            if whole:
+                return lookup(whole)
+            return PLACEHOLDER.sub(lambda m: as_text(lookup(m)), node)
+        return node
+
+    return walk(config), values
+
+
+def render_pipeline(
+    entry: PipelineEntry, wiring: Wiring, overrides: Mapping[str, Any] | None = None
+) -> RenderedPipeline:
+    config, values = substitute_parameters(entry, overrides or {})
     if not isinstance(config, dict) or not isinstance(config.get("service"), dict):
         raise PhoenixError("E210", "pipeline config has no 'service:' section", where=str(entry.config_path),
                            fix="a collector config needs receivers, exporters and service.pipelines")

@@ -10,14 +10,17 @@ import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 import requests
-from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
 
 from phoenix_harness.errors import InfrastructureError
 
 SELF_JOB = "phoenix-self"
+PROMETHEUS_FIX = "check that the run's Prometheus is still running; see prometheus.log in the raw folder"
 
 
 def exported_selector(variant: str, extra: str = "") -> str:
@@ -61,7 +64,7 @@ class PrometheusReader:
             result: list[dict[str, Any]] = self.client.custom_query(query, params=params)
         except (PrometheusApiClientException, requests.RequestException) as exc:
             raise InfrastructureError("E601", f"Prometheus query failed: {str(exc)[:200]}", where=self.url,
-                                      fix="check that the run's Prometheus is still running; see prometheus.log in the raw folder") from None
+                                      fix=PROMETHEUS_FIX) from None
         return result
 
     def _query_range(self, query: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
@@ -70,7 +73,7 @@ class PrometheusReader:
                 query, start_time=_dt(start), end_time=_dt(end), step=f"{step:g}s")
         except (PrometheusApiClientException, requests.RequestException) as exc:
             raise InfrastructureError("E601", f"Prometheus query failed: {str(exc)[:200]}", where=self.url,
-                                      fix="check that the run's Prometheus is still running; see prometheus.log in the raw folder") from None
+                                      fix=PROMETHEUS_FIX) from None
         return result
 
     def scalar(self, query: str, at: float | None = None) -> float | None:
@@ -184,6 +187,6 @@ class PrometheusReader:
 
 
 def _dt(ts: float) -> Any:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
+    return datetime.fromtimestamp(ts, tz=UTC)

@@ -44,7 +44,7 @@ class AllureReporter:
             self._steps[(event.experiment, event.phase)] = step
             allure_hooks.hook.start_step(uuid=step, title=f"phase: {event.phase}", params={})
         elif isinstance(event, PhaseFinished):
-            step = self._steps.pop((event.experiment, event.phase), None)
+            step = self._steps.pop((event.experiment, event.phase), "")
             if step:
                 allure_hooks.hook.stop_step(uuid=step, title=f"phase: {event.phase}", exc_type=None,
                                             exc_val=None, exc_tb=None)
@@ -60,9 +60,9 @@ class AllureReporter:
     def annotate_test(self, result: ExperimentResult) -> None:
         """Labels, parameters and attachments for one test that asserts on ``result``."""
         spec = result.spec
-        allure.dynamic.epic(spec.candidate.name)
-        allure.dynamic.feature(spec.load)
-        allure.dynamic.story(spec.name)
+        allure.dynamic.epic(spec.candidate.name)  # type: ignore[no-untyped-call]
+        allure.dynamic.feature(spec.load)  # type: ignore[no-untyped-call]
+        allure.dynamic.story(spec.name)  # type: ignore[no-untyped-call]
         allure.dynamic.parameter("baseline", spec.baseline.name)
         allure.dynamic.parameter("candidate", spec.candidate.name)
         allure.dynamic.parameter("load", spec.load)

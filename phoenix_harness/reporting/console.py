@@ -49,7 +49,8 @@ class ConsoleReporter:
         elif isinstance(event, ExperimentFinished):
             r = event.result
             parts = [f"{k}={v.value:.3g}" for k, v in r.kpis.items() if v.value is not None]
-            self.write(f"[phoenix] {name}: verdict {r.verdict.value.upper()}" + (f" ({', '.join(parts)})" if parts else ""))
+            kpis = f" ({', '.join(parts)})" if parts else ""
+            self.write(f"[phoenix] {name}: verdict {r.verdict.value.upper()}{kpis}")
             for err in r.infrastructure_errors:
                 self.write(f"[phoenix] {name}: {err}")
             for check in r.failed_checks:

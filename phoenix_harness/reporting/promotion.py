@@ -79,7 +79,18 @@ def read_promotion(path: Path) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError) as exc:
         raise PhoenixError("E802", f"promotion.json is not valid JSON: {exc}", where=str(path),
                            fix="re-run the experiments to regenerate it") from None
-    if not isinstance(data, dict) or "overall_verdict" not in data or "experiments" not in data:
+    if not isinstance(data, dict) or "overall_verdict" not in data or not isinstance(data.get("experiments"), list):
         raise PhoenixError("E803", "promotion.json lacks overall_verdict/experiments", where=str(path),
                            fix="re-run the experiments to regenerate it")
+    verdicts = {v.value for v in Verdict}
+    if data["overall_verdict"] not in verdicts:
+        raise PhoenixError("E803", f"promotion.json has unknown overall_verdict {data['overall_verdict']!r}",
+                           where=str(path), fix="re-run the experiments to regenerate it")
+    for i, e in enumerate(data["experiments"]):
+        required = ("name", "verdict", "baseline", "candidate", "load")
+        missing = [k for k in required if not isinstance(e, dict) or k not in e]
+        if missing or e["verdict"] not in verdicts:
+            what = f"lacks {', '.join(missing)}" if missing else f"has unknown verdict {e['verdict']!r}"
+            raise PhoenixError("E803", f"experiment #{i} in promotion.json {what}", where=str(path),
+                               fix="re-run the experiments to regenerate it")
     return data

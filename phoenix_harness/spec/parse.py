@@ -39,7 +39,10 @@ def parse_duration(value: object, *, where: str = "duration") -> float:
         raise PhoenixError("E101", f"duration must be like '60s' or '2m', got {value!r}", where=where,
                            fix="write a number of seconds or a string like '90s', '2m', '1m30s'")
     if isinstance(value, (int, float)):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            seconds = float("inf")
     elif isinstance(value, str) and value.strip() and (m := _DURATION.match(value)) and any(m.groups()):
         h, mi, s = (float(g) if g else 0.0 for g in m.groups())
         seconds = h * 3600 + mi * 60 + s
@@ -111,6 +114,9 @@ def load_yaml_with_lines(path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
     except RecursionError:
         raise PhoenixError("E105", "invalid YAML: nested too deeply", where=str(path),
                            fix="flatten the document") from None
+    except ValueError as exc:  # e.g. an integer literal longer than Python converts
+        raise PhoenixError("E105", f"invalid YAML value: {str(exc)[:120]}", where=str(path),
+                           fix="shorten the value") from None
     lines: dict[tuple[Any, ...], int] = {}
     if node is not None:
         _line_index(node, (), lines)
@@ -135,13 +141,18 @@ def validate_against_schema(
         return
     err = jsonschema.exceptions.best_match(errors) or errors[0]
     path = tuple(err.absolute_path)
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        allowed = (err.schema.get("properties") or {}) if isinstance(err.schema, dict) else {}
+        extra = [k for k in err.instance if k not in allowed]
+        if extra:
+            path = (*path, extra[0])
     line = None
     if lines:
         probe = path
         while probe not in lines and probe:
             probe = probe[:-1]
         line = lines.get(probe)
-    field = ".".join(str(p) for p in path) or "(top level)"
+    field = ".".join(str(p) for p in tuple(err.absolute_path)) or "(top level)"
     where = f"{source}:{line}" if line else source
     message, fix = _explain(err, field)
     raise PhoenixError("E110", message, where=where, fix=fix)
@@ -162,7 +173,7 @@ def _explain(err: jsonschema.ValidationError, field: str) -> tuple[str, str]:
         return (f"field {field} must be {err.validator_value}, got {type(err.instance).__name__}",
                 f"give {field} a value of type {err.validator_value}")
     if err.validator == "enum":
-        choices = [str(c) for c in err.validator_value]
+        choices = [str(c) for c in list(err.validator_value)]  # type: ignore[arg-type]
         return (f"field {field}: {err.instance!r} is not allowed{did_you_mean(str(err.instance), choices)}",
                 f"use one of: {', '.join(choices)}")
     short = err.message if len(err.message) < 160 else err.message[:157] + "..."
@@ -234,6 +245,8 @@ def profile_from_mapping(data: Mapping[str, Any], *, source: str,
         cpu = g.get("cpu") or {}
         mem = g.get("memory") or {}
         lifetime = g.get("lifetime")
+        line = (lines or {}).get(("processes", i, "name"))
+        here = f"{source}:{line}" if line else f"{source} (processes.{i}.name)"
         group = ProcessGroup(
             name_template=str(g["name"]),
             count=int(g.get("count", 1)),
@@ -248,8 +261,11 @@ def profile_from_mapping(data: Mapping[str, Any], *, source: str,
                            if g.get("start_after") else 0.0),
             restart=bool(g.get("restart", True)),
         )
-        line = (lines or {}).get(("processes", i, "name"))
-        here = f"{source}:{line}" if line else f"{source} (processes.{i}.name)"
+        try:
+            group.names()
+        except (KeyError, ValueError, IndexError, AttributeError):
+            raise PhoenixError("E114", f"name template '{group.name_template}' is not valid",
+                               where=here, fix="use '{i}' as the only placeholder, e.g. 'worker-{i}'") from None
         if group.count > 1 and "{i" not in group.name_template:
             raise PhoenixError("E111", f"name '{group.name_template}' is used for {group.count} processes",
                                where=here, fix="put '{i}' in the name so each process gets its own, e.g. 'worker-{i}'")

@@ -146,7 +146,7 @@ def aggregated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
 
 
 def test_aggregated_keeps_critical_intact_and_sums_each_class(aggregated: Running) -> None:
-    names = CRITICAL + ["chrome-0", "chrome-1", "firefox", "code-0", "gopls-1", "worker-1", "worker-2", "cron-3"]
+    names = [*CRITICAL, "chrome-0", "chrome-1", "firefox", "code-0", "gopls-1", "worker-1", "worker-2", "cron-3"]
     cpu = [0.01 * (i + 1) for i in range(len(names))]
     memory = [(i + 1) << 20 for i in range(len(names))]
     procs = population(names, "host-agg", cpu=cpu, memory=memory)

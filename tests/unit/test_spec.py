@@ -105,9 +105,6 @@ def test_parse_duration_never_raises_anything_else(text: str) -> None:
         assert 0 < result <= MAX_DURATION_S
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError,
-                   reason="parse_duration calls float() on an int beyond the float range: OverflowError, "
-                          "not PhoenixError E101")
 @given(st.one_of(st.integers(min_value=2**1024, max_value=2**3000), st.integers(min_value=-(2**3000),
                                                                                 max_value=-(2**1024))))
 @settings(max_examples=5, deadline=None)
@@ -288,9 +285,6 @@ def test_garbage_mappings_raise_only_phoenix_errors(doc: dict[str, object], comp
         assert 0 < spec.collection_interval_s * 5 <= spec.duration_s <= MAX_DURATION_S
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError,
-                   reason="a YAML/marker duration beyond the float range reaches float() unguarded: "
-                          "OverflowError instead of PhoenixError E101")
 @given(key=st.sampled_from(["duration", "warmup", "collection_interval"]),
        value=st.integers(min_value=2**1024, max_value=2**2000))
 @settings(max_examples=5, deadline=None)
@@ -415,9 +409,6 @@ def test_unknown_field_suggests_the_right_one(tmp_path: Path) -> None:
     assert err.value.where is not None and err.value.where.startswith(f"{path}:")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="an additionalProperties error has the parent's path, so the line reported is the "
-                          "line where the enclosing mapping starts, not the line of the unknown key")
 def test_unknown_field_reports_its_own_line(tmp_path: Path) -> None:
     path = write(tmp_path / "exp.yaml", """
         # a comment first
@@ -432,8 +423,6 @@ def test_unknown_field_reports_its_own_line(tmp_path: Path) -> None:
     assert err.value.where == f"{path}:6"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="nested unknown keys are reported at the line of the parent key, not their own")
 def test_nested_unknown_field_reports_its_own_line(tmp_path: Path) -> None:
     path = write(tmp_path / "exp.yaml", """
         name: x
@@ -549,9 +538,6 @@ def test_garbage_files_raise_only_phoenix_errors(scratch: Path, text: str) -> No
         assert isinstance(spec, ExperimentSpec)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="PyYAML's int() of a >4300-digit integer raises ValueError, which load_yaml_with_lines "
-                          "does not turn into a PhoenixError")
 def test_giant_integer_literal_is_a_user_error(tmp_path: Path) -> None:
     path = write(tmp_path / "exp.yaml", "name: x\nbaseline: a\ncandidate: b\nload: l\nduration: " + "9" * 5000 + "\n")
     with pytest.raises(PhoenixError):
@@ -680,9 +666,6 @@ def test_profile_file_must_be_a_mapping(tmp_path: Path) -> None:
     assert err.value.code == "E107"
 
 
-@pytest.mark.xfail(strict=True, raises=(KeyError, ValueError, IndexError),
-                   reason="name templates are passed to str.format unchecked: an unknown field or a stray "
-                          "brace raises KeyError/ValueError/IndexError instead of a PhoenixError")
 @pytest.mark.parametrize("name", ["web-{x}", "web-{", "web-{}"])
 def test_profile_bad_name_template_is_a_user_error(name: str) -> None:
     with pytest.raises(PhoenixError):
