@@ -20,6 +20,7 @@ from phoenix_harness.errors import PhoenixError
 from phoenix_harness.options import OPTIONS, find_root, option
 from phoenix_harness.plugin_manager import make_plugin_manager
 from phoenix_harness.reporting import ConsoleReporter, PromotionWriter
+from phoenix_harness.reporting.status import StatusWriter
 from phoenix_harness.spec import ExperimentSpec, parse_duration, spec_from_mapping
 from phoenix_harness.spec.parse import load_experiment_file
 
@@ -51,6 +52,8 @@ class PhoenixSession:
         self.warmup = option("warmup").value(given["warmup"])
         self.build = not bool(given["no-build"])
         self.promotion = PromotionWriter(self.reports_dir / "promotion.json")
+        if given["merge"]:
+            self.promotion.load_existing()
         self.allure = None
         if config.pluginmanager.hasplugin("allure_pytest") and config.getoption("allure_report_dir", None):
             from phoenix_harness.reporting.allure import AllureReporter
@@ -72,7 +75,7 @@ class PhoenixSession:
                     reporter.write_line(line)
 
             extra = self.config.stash.get(EXTRA_PLUGINS_KEY, [])
-            plugins: list[object] = [ConsoleReporter(write), self.promotion, *extra]
+            plugins: list[object] = [ConsoleReporter(write), self.promotion, StatusWriter(self.reports_dir), *extra]
             if self.allure is not None:
                 plugins.append(self.allure)
             self._engine = Engine(EngineOptions(self.root, self.reports_dir, self.backend,

@@ -27,6 +27,15 @@ class PromotionWriter:
         self.experiments: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
+    def load_existing(self) -> None:
+        """Start from the entries already in the file (a single experiment re-run keeps the others)."""
+        if self.path.exists():
+            try:
+                data = read_promotion(self.path)
+            except PhoenixError:
+                return
+            self.experiments.update({e["name"]: e for e in data["experiments"]})
+
     @hookimpl
     def phoenix_event(self, event: Event) -> None:
         if isinstance(event, ExperimentFinished):
