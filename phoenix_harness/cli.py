@@ -188,7 +188,8 @@ def run(ctx: click.Context, backend: str | None, duration: str | None, pytest_ar
     Extra arguments go to pytest, e.g. 'phoenix run -k priority'."""
     root = _root(ctx)
     reports = Path(str(option("reports").value(None) or root / "reports"))
-    args = [sys.executable, "-m", "pytest", str(root / "experiments"), "--rootdir", str(root),
+    targets = [] if any(Path(a.split("::")[0]).exists() for a in pytest_args) else [str(root / "experiments")]
+    args = [sys.executable, "-m", "pytest", *targets, "--rootdir", str(root),
             f"--alluredir={reports / 'allure-results'}", f"--phoenix-reports={reports}", "-p", "no:cacheprovider"]
     if backend:
         args.append(f"--phoenix-backend={backend}")
