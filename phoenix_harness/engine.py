@@ -158,8 +158,12 @@ class Engine:
         profile = self.profiles.get(spec.load)
         t0 = time.monotonic()
         self.emit(PhaseStarted(spec.name, "deploy"))
-        load = backend.start_load(profile, spec.driver)
-        deployed = backend.deploy(rendered)
+        if spec.driver == "otlp":  # synthetic fleet: send once the receivers listen
+            deployed = backend.deploy(rendered)
+            load = backend.start_load(profile, spec.driver, hosts=spec.hosts, interval_s=spec.collection_interval_s)
+        else:  # real processes exist before the first scrape
+            load = backend.start_load(profile, spec.driver, hosts=spec.hosts, interval_s=spec.collection_interval_s)
+            deployed = backend.deploy(rendered)
         reader = PrometheusReader(backend.prometheus_url)
         waited = reader.wait_scraped([d.variant for d in deployed], SCRAPED_TIMEOUT_S, backend.check)
         timings["ready_and_scraped_s"] = time.monotonic() - t0

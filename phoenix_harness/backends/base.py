@@ -63,8 +63,9 @@ class Backend(ABC):
         """Start every variant; return once each reports healthy."""
 
     @abstractmethod
-    def start_load(self, profile: LoadProfile, driver: str) -> LoadHandle:
-        """Start the load simulation."""
+    def start_load(self, profile: LoadProfile, driver: str, *, hosts: int = 1,
+                   interval_s: float = 2.0) -> LoadHandle:
+        """Start the load simulation (``otlp``: after deploy, to every variant's OTLP endpoint)."""
 
     @property
     @abstractmethod

@@ -17,6 +17,7 @@ from phoenix_harness.catalog import RenderedPipeline, Wiring
 from phoenix_harness.errors import InfrastructureError, PhoenixError
 from phoenix_harness.hookspecs import hookimpl
 from phoenix_harness.loadsim import ProcessesDriver
+from phoenix_harness.loadsim.otlp_driver import OtlpFleetDriver
 from phoenix_harness.measure import SELF_JOB
 from phoenix_harness.procs import Child, ProcessRunner, free_port
 from phoenix_harness.secrets import mask
@@ -38,6 +39,18 @@ class _ProcessesLoad(LoadHandle):
         return self.driver.alive_count()
 
 
+class _OtlpLoad(LoadHandle):
+    def __init__(self, driver: OtlpFleetDriver) -> None:
+        self.driver = driver
+        self.truth = driver.truth
+
+    def stop(self) -> None:
+        self.driver.stop()
+
+    def alive_count(self) -> int:
+        return self.driver.alive_count()
+
+
 class LocalBackend(Backend):
     id = "local"
     description = "collectors, Prometheus and load as local subprocesses (the default)"
@@ -49,6 +62,7 @@ class LocalBackend(Backend):
         self.prometheus: Child | None = None
         self.collectors: dict[str, Child] = {}
         self.telemetry_ports: dict[str, int] = {}
+        self.otlp_http_ports: dict[str, int] = {}
         self.load: LoadHandle | None = None
         self._closed = False
 
@@ -63,6 +77,8 @@ class LocalBackend(Backend):
     def wiring(self, variant: str, *, collection_interval_s: float, receiver: str) -> Wiring:
         port = free_port()
         self.telemetry_ports[variant] = port
+        if receiver == "otlp":
+            self.otlp_http_ports[variant] = free_port()
         return Wiring(
             variant=variant,
             remote_write_endpoint=f"{self.prometheus_url}/api/v1/write",
@@ -71,6 +87,7 @@ class LocalBackend(Backend):
             collection_interval_s=collection_interval_s,
             receiver=receiver,
             host=HOST,
+            otlp_http_port=self.otlp_http_ports.get(variant),
         )
 
     def _write_prometheus_config(self) -> Path:
@@ -153,10 +170,19 @@ class LocalBackend(Backend):
                                           fix="see its log in the run's raw folder")
             time.sleep(0.05)
 
-    def start_load(self, profile: LoadProfile, driver: str) -> LoadHandle:
+    def start_load(self, profile: LoadProfile, driver: str, *, hosts: int = 1,
+                   interval_s: float = 2.0) -> LoadHandle:
+        if driver == "otlp":
+            if not self.otlp_http_ports:
+                raise PhoenixError("E407", "the otlp driver needs variants wired with an OTLP receiver",
+                                   fix="deploy the variants before starting otlp load")
+            targets = [f"http://{HOST}:{p}" for p in self.otlp_http_ports.values()]
+            fleet = OtlpFleetDriver(profile, targets, hosts=hosts, interval_s=interval_s)
+            self.load = _OtlpLoad(fleet)
+            fleet.start()
+            return self.load
         if driver != "processes":
-            raise PhoenixError("E407", f"the local backend does not support driver '{driver}' yet",
-                               fix="use driver: processes")
+            raise PhoenixError("E407", f"unknown load driver '{driver}'", fix="use driver: processes or otlp")
         d = ProcessesDriver(profile, self.runner)
         self.load = _ProcessesLoad(d)
         d.start()

@@ -92,6 +92,7 @@ class ExperimentSpec:
     warmup_s: float = 10.0
     collection_interval_s: float = 2.0
     driver: str = "processes"
+    hosts: int = 1
     parameters: Mapping[str, Any] = field(default_factory=dict)
     thresholds: tuple[Threshold, ...] = ()
     source: str | None = None
@@ -110,6 +111,7 @@ class ExperimentSpec:
             warmup_s=self.warmup_s,
             collection_interval_s=self.collection_interval_s,
             driver=self.driver,
+            hosts=self.hosts,
             parameters=self.parameters,
             thresholds=(*self.thresholds, guard),
             source=self.source,

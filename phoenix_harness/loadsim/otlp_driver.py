@@ -1,0 +1,161 @@
+"""The ``otlp`` driver: a synthetic fleet (hosts x the profile's processes) sent as OTLP to every target.
+
+Each virtual host's processes are shaped exactly like the hostmetrics process scraper's output (see
+``otlp.py``) and sent once per collection interval, identically to every variant, so an experiment reaches
+fleet scale on one machine. Pids are unique across the fleet, so ground truth can name a process by pid.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from phoenix_harness.loadsim.groundtruth import GroundTruth, ProcessRecord
+from phoenix_harness.loadsim.otlp import FleetEncoder, OtlpHttpSender, OtlpSendError, SimProcess
+from phoenix_harness.loadsim.patterns import cpu_rate, memory_bytes
+from phoenix_harness.spec import LoadProfile, ProcessGroup
+
+PIDS_PER_HOST = 100_000
+
+
+@dataclass(slots=True)
+class _Sim:
+    proc: SimProcess
+    group: ProcessGroup
+    record: ProcessRecord
+    cpu_seconds: float = 0.0
+    born: float = 0.0
+
+
+class OtlpFleetDriver:
+    name = "otlp"
+
+    def __init__(self, profile: LoadProfile, targets: Sequence[str], *, hosts: int = 1,
+                 interval_s: float = 2.0, seed: int = 0) -> None:
+        self.profile = profile
+        self.targets = list(targets)
+        self.hosts = hosts
+        self.interval_s = interval_s
+        self.truth = GroundTruth(driver=self.name, profile=profile.name)
+        self._rng = random.Random(seed)
+        self._sims: list[_Sim] = []
+        self._next_pid = [h * PIDS_PER_HOST + 1000 for h in range(hosts)]
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._encoder: FleetEncoder | None = None
+        self._host_index: dict[str, list[int]] = {}
+        self.sent_requests = 0
+        self.failed_requests = 0
+        self.last_error = ""
+        self._started = 0.0
+
+    def _new(self, host: int, name: str, group: ProcessGroup, now: float) -> _Sim:
+        pid = self._next_pid[host]
+        self._next_pid[host] += 1
+        hostname = f"sim-host-{host:04d}"
+        proc = SimProcess(host=hostname, pid=pid, name=name, critical=group.critical, cpu_cores=group.cpu_cores,
+                          memory_bytes=int(group.memory_mb * 1024 * 1024), start_time=now,
+                          command=f"/usr/bin/{name} --host {hostname} --instance {pid}")
+        record = ProcessRecord(name=name, pid=pid, critical=group.critical, group=group.name_template,
+                               started_at=now, host=hostname)
+        self.truth.add(record)
+        return _Sim(proc, group, record, 0.0, now)
+
+    def start(self) -> None:
+        now = time.time()
+        self._started = now
+        with self._lock:
+            for h in range(self.hosts):
+                for group in self.profile.groups:
+                    if group.start_after_s <= 0:
+                        self._sims += [self._new(h, n, group, now) for n in group.names()]
+            self._rebuild()
+        self._thread = threading.Thread(target=self._loop, name="phoenix-otlp-driver", daemon=True)
+        self._thread.start()
+
+    def _rebuild(self) -> None:
+        self._encoder = FleetEncoder([s.proc for s in self._sims])
+        self._host_index = {}
+        for i, s in enumerate(self._sims):
+            self._host_index.setdefault(s.proc.host, []).append(i)
+
+    def _evolve(self, now: float, dt: float) -> tuple[list[float], list[int]]:
+        """Advance every simulated process by ``dt``; apply lifetimes, churn and delayed groups."""
+        changed = False
+        elapsed = now - self._started
+        alive: list[_Sim] = []
+        for s in self._sims:
+            age = now - s.born
+            g = s.group
+            died = (g.lifetime_s is not None and age >= g.lifetime_s) or (
+                g.churn_per_minute and self._rng.random() < g.churn_per_minute * dt / 60.0 / max(g.count, 1))
+            if died:
+                s.record.ended_at = now
+                changed = True
+                if g.restart:
+                    host = int(s.proc.host.rsplit("-", 1)[1])
+                    alive.append(self._new(host, s.proc.name, g, now))
+                continue
+            alive.append(s)
+        for group in self.profile.groups:
+            if 0 < group.start_after_s <= elapsed and not any(s.group is group for s in alive) and \
+                    not any(r.group == group.name_template for r in self.truth.processes):
+                for h in range(self.hosts):
+                    alive += [self._new(h, n, group, now) for n in group.names()]
+                changed = True
+        self._sims = alive
+        if changed:
+            self._rebuild()
+        cpu, mem = [], []
+        for s in self._sims:
+            age = now - s.born
+            s.cpu_seconds += cpu_rate(s.group.cpu_pattern, s.group.cpu_cores, age, self._rng) * dt
+            cpu.append(s.cpu_seconds)
+            mem.append(memory_bytes(s.group.memory_pattern, s.group.memory_mb, age, self._rng))
+        return cpu, mem
+
+    def _loop(self) -> None:
+        senders = [OtlpHttpSender(t) for t in self.targets]
+        last = time.time()
+        try:
+            while not self._stop.is_set():
+                now = time.time()
+                with self._lock:
+                    cpu, mem = self._evolve(now, now - last)
+                    encoder = self._encoder
+                    index = self._host_index
+                last = now
+                if encoder is not None:
+                    for host in encoder.hosts:
+                        idx = index[host]
+                        payload = encoder.encode_host(host, now, [cpu[i] for i in idx], [mem[i] for i in idx])
+                        for sender in senders:
+                            try:
+                                sender.send(payload)
+                                self.sent_requests += 1
+                                self.truth.datapoints_sent += 7 * len(idx)
+                            except (OtlpSendError, OSError) as exc:
+                                self.failed_requests += 1
+                                self.last_error = str(exc)[:200]
+                self._stop.wait(max(0.0, self.interval_s - (time.time() - now)))
+        finally:
+            for s in senders:
+                s.close()
+
+    def alive_count(self) -> int:
+        with self._lock:
+            return len(self._sims)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        now = time.time()
+        with self._lock:
+            for s in self._sims:
+                if s.record.ended_at is None:
+                    s.record.ended_at = now
