@@ -26,6 +26,7 @@ from phoenix_harness.toolchain import Collector
 class PipelineProbe:
     sender: OtlpHttpSender
     sink: OtlpSink
+    endpoint: str  # the collector's OTLP/HTTP receiver
 
     def roundtrip(
         self, payloads: Sequence[bytes], expect_batches: int = 1, quiet_s: float = 1.0
@@ -51,13 +52,14 @@ def _more_than(count: int) -> Callable[[OtlpSink], bool]:
 
 @contextlib.contextmanager
 def probe_pipeline(collector: Collector, entry: PipelineEntry, work_dir: Path,
-                   parameters: Mapping[str, Any] | None = None) -> Iterator[PipelineProbe]:
+                   parameters: Mapping[str, Any] | None = None, *, receiver: str = "otlp",
+                   collection_interval_s: float = 1.0) -> Iterator[PipelineProbe]:
     runner = ProcessRunner(work_dir)
     sink = OtlpSink().start()
     http_port = free_port()
     wiring = Wiring(variant="probe", remote_write_endpoint="http://127.0.0.1:9/unused", telemetry_port=free_port(),
-                    allocate_port=free_port, receiver="otlp", otlp_http_port=http_port,
-                    otlp_sink_endpoint=sink.endpoint)
+                    allocate_port=free_port, receiver=receiver, otlp_http_port=http_port,
+                    otlp_sink_endpoint=sink.endpoint, collection_interval_s=collection_interval_s)
     rendered = render_pipeline(entry, wiring, parameters or {})
     config = work_dir / f"{entry.name}.probe.yaml"
     config.write_text(rendered.yaml())
@@ -77,7 +79,7 @@ def probe_pipeline(collector: Collector, entry: PipelineEntry, work_dir: Path,
                     raise InfrastructureError("E411", "collector never became healthy", where=str(config),
                                               fix="see probe.log") from None
                 time.sleep(0.1)
-        yield PipelineProbe(sender, sink)
+        yield PipelineProbe(sender, sink, f"http://127.0.0.1:{http_port}")
     finally:
         sender.close()
         runner.stop_all()

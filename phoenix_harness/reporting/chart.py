@@ -12,7 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from phoenix_harness.analysis import ExperimentResult, Verdict, VariantResult
+from phoenix_harness.analysis import ExperimentResult, VariantResult, Verdict
 
 COLORS = {"baseline": "#6c757d", "candidate": "#1f77b4"}
 VERDICT_COLORS = {Verdict.PROMOTE: "#2e7d32", Verdict.REJECT: "#c62828", Verdict.INCONCLUSIVE: "#8d6e00"}

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from html.parser import HTMLParser
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,15 +30,22 @@ ALLURE_VERSION = "2.46.1"
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_HINT = "run 'make browser' (installs Debian's 'chromium' package) or set PHOENIX_CHROMIUM"
 CHECK_PAGE = "/__phoenix_check__.html"
-# Clicks every collapsed group of the tree until none is left, as a reader would, so that the dumped DOM
-# lists the test cases; the Allure 2 tree renders a group's children only once it is expanded.
+# Clicks every collapsed tree group until none is left, as a reader would, so that the dumped DOM lists the
+# test cases (the Allure 2 tree renders a group's children only once it is expanded); on a test case page it
+# also opens the attachments named in __OPEN__ once each, so that a screenshot shows their content.
 EXPAND_TREE = """<script>
 (function () {
-  var calm = 0;
+  var open = __OPEN__, calm = 0;
   function expand() {
     var closed = document.querySelectorAll(".node[data-node-kind='group']:not(.node__expanded) > .node__title");
     closed.forEach(function (el) { el.click(); });
-    calm = (closed.length || !document.querySelector(".node")) ? 0 : calm + 1;
+    var rows = Array.prototype.filter.call(document.querySelectorAll(".attachment-row:not([data-phoenix-opened])"),
+      function (row) {
+        var name = row.querySelector(".attachment-row__name");
+        return name && open.indexOf(name.textContent.trim()) >= 0;
+      });
+    rows.forEach(function (row) { row.setAttribute("data-phoenix-opened", "1"); row.click(); });
+    calm = (closed.length || rows.length || !document.querySelector(".node")) ? 0 : calm + 1;
     if (calm < 3) { setTimeout(expand, 200); } else { document.body.setAttribute("data-phoenix-tree", "expanded"); }
   }
   setTimeout(expand, 200);
@@ -66,23 +74,13 @@ def allure_cli(*, progress: Progress | None = None) -> Path:
         progress(f"installing {ALLURE_PACKAGE}@{ALLURE_VERSION} into {prefix}")
     prefix.parent.mkdir(parents=True, exist_ok=True)
     # Install into a scratch prefix and rename: an interrupted install never looks complete.
-    with tempfile.TemporaryDirectory(dir=prefix.parent, prefix=f".{ALLURE_VERSION}-") as scratch:
-        cmd = [npm, "install", "--prefix", scratch, "--no-save", "--no-package-lock", "--no-audit", "--no-fund",
-               "--ignore-scripts", "--loglevel=error", f"{ALLURE_PACKAGE}@{ALLURE_VERSION}"]
-        try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise PhoenixError("E821", f"npm install of {ALLURE_PACKAGE}@{ALLURE_VERSION} failed: {exc}",
-                               where=npm, fix="check access to the npm registry ('npm config get registry')") from None
-        if done.returncode != 0:
-            raise PhoenixError("E821", f"npm install of {ALLURE_PACKAGE}@{ALLURE_VERSION} failed: "
-                               f"{_tail(done.stderr or done.stdout)}", where=npm,
-                               fix="check access to the npm registry ('npm config get registry')")
-        if not _launcher(Path(scratch)).is_file():
-            raise PhoenixError("E822", f"{ALLURE_PACKAGE}@{ALLURE_VERSION} installed without its launcher",
-                               where=str(_launcher(Path(scratch))), fix=f"delete {prefix.parent} and retry")
+    scratch = Path(tempfile.mkdtemp(dir=prefix.parent, prefix=f".{ALLURE_VERSION}-"))
+    try:
+        _npm_install(npm, scratch)
         with contextlib.suppress(OSError):  # another process may have finished the same install first
-            Path(scratch).rename(prefix)
+            scratch.rename(prefix)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     if not launcher.is_file():
         raise PhoenixError("E822", f"{ALLURE_PACKAGE}@{ALLURE_VERSION} is not complete", where=str(prefix),
                            fix=f"delete {prefix} and retry")
@@ -137,19 +135,20 @@ def generate_report(results_dir: Path, report_dir: Path, *, name: str = "Phoenix
 
 
 def open_report_check(report_dir: Path, *, route: str = "#suites", screenshot: Path | None = None,
-                      window_size: tuple[int, int] = (1400, 1000), budget_ms: int = 15000,
-                      timeout_s: float = 120.0) -> list[str]:
+                      window_size: tuple[int, int] = (1400, 1000), open_attachments: Sequence[str] = ("KPIs",),
+                      budget_ms: int = 15000, timeout_s: float = 120.0) -> list[str]:
     """Open the report in headless Chromium and return the test case names its tree shows, in page order.
 
     The report is served over HTTP (it loads its data with fetch, which ``file://`` blocks) from a check page:
     the report's own ``index.html`` plus a script that expands every tree group. ``route`` picks the tree
-    (``#suites``, ``#behaviors``, ``#packages``) or any other page, e.g. one test case for a ``screenshot``.
+    (``#suites``, ``#behaviors``, ``#packages``) or any other page, e.g. one test case
+    (:func:`case_page_routes`) for a ``screenshot``, with its ``open_attachments`` shown open.
     """
     if not (report_dir / "index.html").is_file():
         raise PhoenixError("E829", "no HTML report here", where=str(report_dir),
                            fix="generate it first ('phoenix report')")
     chromium = _chromium()
-    with _serve(report_dir) as base:
+    with _serve(report_dir, EXPAND_TREE.replace("__OPEN__", json.dumps(list(open_attachments)))) as base:
         url = f"{base}{CHECK_PAGE}{route}"
         dom = _run_chromium(chromium, ["--dump-dom", url], budget_ms, timeout_s)
         if screenshot is not None:
@@ -161,6 +160,42 @@ def open_report_check(report_dir: Path, *, route: str = "#suites", screenshot: P
                 raise PhoenixError("E828", "chromium wrote no screenshot", where=str(screenshot),
                                    fix=f"run {chromium} --headless --screenshot by hand to see why")
     return _TestNames.parse(dom)
+
+
+def case_page_routes(report_dir: Path, tree: str = "suites") -> dict[str, list[str]]:
+    """Routes of the test case pages by test name (``#suites/<group>/<case>``), read from the report's data."""
+    try:
+        root = json.loads((report_dir / "data" / f"{tree}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PhoenixError("E829", f"the report has no readable '{tree}' tree: {exc}", where=str(report_dir),
+                           fix="generate it first ('phoenix report')") from None
+    routes: dict[str, list[str]] = {}
+    stack: list[dict[str, Any]] = [root]
+    while stack:
+        group = stack.pop()
+        for child in group.get("children") or []:
+            if "children" in child:
+                stack.append(child)
+            else:
+                routes.setdefault(str(child.get("name")), []).append(f"#{tree}/{group.get('uid')}/{child.get('uid')}")
+    return routes
+
+
+def _npm_install(npm: str, prefix: Path) -> None:
+    cmd = [npm, "install", "--prefix", str(prefix), "--no-save", "--no-package-lock", "--no-audit", "--no-fund",
+           "--ignore-scripts", "--loglevel=error", f"{ALLURE_PACKAGE}@{ALLURE_VERSION}"]
+    fix = "check access to the npm registry ('npm config get registry'), or set PHOENIX_ALLURE"
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise PhoenixError("E821", f"npm install of {ALLURE_PACKAGE}@{ALLURE_VERSION} failed: {exc}", where=npm,
+                           fix=fix) from None
+    if done.returncode != 0:
+        raise PhoenixError("E821", f"npm install of {ALLURE_PACKAGE}@{ALLURE_VERSION} failed: "
+                           f"{_tail(done.stderr or done.stdout)}", where=npm, fix=fix)
+    if not _launcher(prefix).is_file():
+        raise PhoenixError("E822", f"{ALLURE_PACKAGE}@{ALLURE_VERSION} installed without its launcher",
+                           where=str(_launcher(prefix)), fix="report this: the package layout changed")
 
 
 def _launcher(prefix: Path) -> Path:
@@ -197,25 +232,30 @@ def _chromium() -> str:
 class _CheckHandler(SimpleHTTPRequestHandler):
     """Serves the report unchanged, plus the check page (``index.html`` with the tree-expanding script)."""
 
+    def __init__(self, *args: Any, script: str, **kwargs: Any) -> None:
+        self.script = script
+        super().__init__(*args, **kwargs)
+
     def do_GET(self) -> None:
         if self.path.split("?", 1)[0] != CHECK_PAGE:
             super().do_GET()
             return
         page = (Path(self.directory) / "index.html").read_text(encoding="utf-8")
-        body = page.replace("</body>", EXPAND_TREE + "\n</body>", 1).encode()
+        body = page.replace("</body>", self.script + "\n</body>", 1).encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class names it so
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: requests are not news."""
 
 
 @contextlib.contextmanager
-def _serve(root: Path) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_CheckHandler, directory=str(root)))
+def _serve(root: Path, script: str) -> Iterator[str]:
+    handler = functools.partial(_CheckHandler, directory=str(root), script=script)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, name="report-server", daemon=True)
     thread.start()
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from phoenix_harness.analysis import ExperimentResult, Verdict, VariantResult
+from phoenix_harness.analysis import ExperimentResult, VariantResult, Verdict
 from phoenix_harness.reporting.chart import render_chart
 from phoenix_harness.spec import ExperimentSpec, PipelineRef
 
