@@ -450,7 +450,7 @@ def experiment_stop(ctx: click.Context, name: str) -> None:
 
 def _promotion_entry(ctx: click.Context, name: str) -> dict[str, Any]:
     data = read_promotion(_reports(ctx))
-    entries = {e["name"]: e for e in data["experiments"]}
+    entries: dict[str, dict[str, Any]] = {e["name"]: e for e in data["experiments"]}
     if name not in entries:
         raise PhoenixError("E136", f"no results for '{name}'{did_you_mean(name, entries)}",
                            where=str(_reports(ctx) / "promotion.json"), fix=f"run it: phoenix experiment run {name}")
