@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GO_COMPONENTS := $(wildcard otel-configs/components/*/go.mod)
 
-.PHONY: setup deps prometheus collector run test test-python test-go report lint clean
+.PHONY: setup deps prometheus browser collector run test test-python test-go report lint clean
 
 setup: deps prometheus collector
 
@@ -28,6 +28,12 @@ prometheus:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
+browser:
+	@command -v chromium >/dev/null 2>&1 || [ -n "$$PHOENIX_CHROMIUM" ] || { \
+	  echo "installing Chromium from Debian's packages (headless check of the HTML report)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
 collector: deps
 	@$(BIN)/phoenix toolchain build
 
@@ -36,7 +42,7 @@ run: setup
 
 test: setup test-go test-python
 
-test-python: deps
+test-python: deps browser
 	@$(BIN)/pytest tests
 
 test-go:

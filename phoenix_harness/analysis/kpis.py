@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from phoenix_harness.analysis.stats import mann_whitney_u
 from phoenix_harness.analysis.verdict import Verdict, decide
 from phoenix_harness.loadsim import GroundTruth
 from phoenix_harness.measure import VariantMeasurement
@@ -85,6 +86,7 @@ class ExperimentResult:
     user_error: str | None = None
     load_windows: dict[str, tuple[float, float]] = field(default_factory=dict)
     window: tuple[float, float] = (0.0, 0.0)
+    overhead: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         # pytest shows this in "where ..." lines of a failed assertion: make it explain the run.
@@ -161,6 +163,7 @@ class ExperimentResult:
             "failed_checks": [f.as_dict() for f in self.failed_checks],
             "infrastructure_errors": self.infrastructure_errors,
             "user_error": self.user_error,
+            "overhead_comparison": self.overhead,
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
             "raw_dir": self.raw_dir,
         }
@@ -265,6 +268,13 @@ def compute_result(spec: ExperimentSpec, baseline: VariantMeasurement, candidate
             v.estimated_monthly_cost = (v.series * cost_model.get("per_series_month", 0.0)
                                         + v.datapoints_per_minute * 60 * 24 * 30 / 1e6
                                         * cost_model.get("per_million_datapoints", 0.0))
+    test = mann_whitney_u(baseline.cpu_samples, candidate.cpu_samples)
+    if test is not None:
+        result.overhead["cpu_cores"] = {
+            "test": "mann-whitney-u", "p_value": test.p_value, "u": test.u,
+            "p_candidate_higher": test.effect,
+            "classification": ("higher" if test.effect > 0.5 else "lower") if test.significant else "same",
+        }
     for role, v in (("baseline", result.baseline), ("candidate", result.candidate)):
         if v.cpu_cores is None:
             problems.append(f"no self-telemetry from the {role} collector")

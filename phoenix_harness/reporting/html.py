@@ -77,6 +77,7 @@ def allure_cli(*, progress: Progress | None = None) -> Path:
     scratch = Path(tempfile.mkdtemp(dir=prefix.parent, prefix=f".{ALLURE_VERSION}-"))
     try:
         _npm_install(npm, scratch)
+        scratch.chmod(0o755)  # mkdtemp makes it private; the installed tool is not
         with contextlib.suppress(OSError):  # another process may have finished the same install first
             scratch.rename(prefix)
     finally:

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from phoenix_harness import strategies as ps
 from phoenix_harness.catalog import Catalog, Wiring, render_pipeline
 from phoenix_harness.loadsim.otlp import FleetEncoder, OtlpHttpSender, SimProcess
 from phoenix_harness.measure.otlp_sink import OtlpSink, ReceivedResource
@@ -186,14 +187,8 @@ def topk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
-@given(data=st.data(), hosts=st.integers(min_value=1, max_value=3))
-def test_topk_keeps_critical_plus_top_k_by_cpu_per_host(topk: Running, data: st.DataObject, hosts: int) -> None:
-    procs: list[SimProcess] = []
-    for h in range(hosts):
-        host = f"host-{next(_ids)}-{h}"
-        names = data.draw(st.lists(st.sampled_from(CRITICAL + HIGH + OTHERS), min_size=1, max_size=12, unique=True))
-        rates = data.draw(st.lists(st.integers(1, 1000), min_size=len(names), max_size=len(names), unique=True))
-        procs += population(names, host, cpu=[r / 2000 for r in rates])
+@given(procs=ps.process_populations(critical_names=CRITICAL, max_size=14))
+def test_topk_keeps_critical_plus_top_k_by_cpu_per_host(topk: Running, procs: list[SimProcess]) -> None:
     encoder = FleetEncoder(procs)
     t0 = time.time()
     # Two intervals: the second one's ranking uses CPU deltas between them (a true rate).
