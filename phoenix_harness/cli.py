@@ -124,7 +124,9 @@ def doctor(ctx: click.Context) -> None:
         click.echo(f"prometheus: MISSING - {exc.message} (fix: {exc.fix})")
     for tool, why, how in (("go", "builds the collector", "install Go, or set PHOENIX_OTELCOL"),
                            ("cc", "builds the load worker", "apt-get install gcc"),
-                           ("npx", "turns Allure results into HTML (make report)", "install Node.js and npm")):
+                           ("npm", "installs the Allure command line (make report)", "install Node.js and npm"),
+                           ("java", "runs the Allure command line (make report)", "apt-get install default-jre"),
+                           ("chromium", "optional: checks the HTML report (make test)", "apt-get install chromium")):
         path = shutil.which(tool)
         click.echo(f"{tool + ':':11} {path or 'not found'}  ({why}{'' if path else '; fix: ' + how})")
     sys.exit(1 if missing else 0)
@@ -175,6 +177,31 @@ def gate(ctx: click.Context, reports: Path | None) -> None:
         click.echo("no experiments in the report: nothing to promote")
     click.echo(f"overall: {overall.value}")
     sys.exit(overall.exit_code)
+
+
+# --- report --------------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--results", type=click.Path(path_type=Path), default=None,
+              help="Allure results directory (default: REPORTS/allure-results)")
+@click.option("--output", type=click.Path(path_type=Path), default=None,
+              help="HTML report directory (default: REPORTS/allure-report)")
+@click.option("--check", is_flag=True, help="open the report in headless Chromium and list the tests it shows")
+@click.pass_context
+@user_errors
+def report(ctx: click.Context, results: Path | None, output: Path | None, check: bool) -> None:
+    """Turn Allure results into the HTML report (Allure command line from npm; history carried over)."""
+    from phoenix_harness.reporting.html import generate_report, open_report_check
+
+    reports = Path(str(option("reports").value(None) or _root(ctx) / "reports"))
+    out = generate_report(results or reports / "allure-results", output or reports / "allure-report",
+                          progress=click.echo)
+    click.echo(f"report: {out / 'index.html'}")
+    if check:
+        names = open_report_check(out)
+        click.echo(f"the report shows {len(names)} test(s)")
+        for name in names:
+            click.echo(f"  {name}")
 
 
 # --- run -----------------------------------------------------------------------------------------

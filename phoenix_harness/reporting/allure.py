@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import platform
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,17 +16,20 @@ import allure
 from allure_commons import plugin_manager as allure_hooks
 
 from phoenix_harness.analysis import ExperimentResult
+from phoenix_harness.reporting.chart import render_chart
 from phoenix_harness.events import ArtifactProduced, Event, PhaseFinished, PhaseStarted
 from phoenix_harness.hookspecs import hookimpl
 from phoenix_harness.secrets import mask
 
 CATEGORIES = [
+    {"name": "infrastructure", "matchedStatuses": ["failed", "broken", "skipped"],
+     "messageRegex": ".*(inconclusive|error\\[E[0-9]+\\]).*"},
     {"name": "critical process lost", "matchedStatuses": ["failed"],
-     "messageRegex": ".*(critical_retention|critical_fidelity|lost critical).*"},
+     "messageRegex": "(?s)(critical_|.*>\\.critical_|.*lost critical).*"},
     {"name": "overhead too high", "matchedStatuses": ["failed"],
-     "messageRegex": ".*(cpu_cores|memory_rss_bytes).*"},
+     "messageRegex": "(?s)((baseline|candidate)\\.(cpu_cores|memory_rss_bytes)|.*\\.cpu_cores|.*\\.memory_rss_bytes).*"},
     {"name": "cost target missed", "matchedStatuses": ["failed"],
-     "messageRegex": ".*(cost_reduction|cardinality_reduction|series|datapoints_per_minute|estimated_monthly_cost).*"},
+     "messageRegex": "(?s).*(cost_reduction|cardinality_reduction|\\.series|datapoints_per_minute|monthly_cost).*"},
     {"name": "infrastructure", "matchedStatuses": ["broken", "skipped"]},
 ]
 
@@ -74,6 +78,11 @@ class AllureReporter:
         if result.lost_critical:
             allure.attach("\n".join(result.lost_critical), name="lost critical processes",
                           attachment_type=allure.attachment_type.TEXT)
+        try:
+            png = render_chart(result, Path(result.raw_dir or tempfile.mkdtemp()) / "timeline.png")
+            allure.attach.file(str(png), name="timeline chart", attachment_type=allure.attachment_type.PNG)
+        except (OSError, ValueError):
+            pass  # a chart is a convenience; the numbers are attached above
         for art in self.artifacts.get(spec.name, []):
             path = Path(art.path)
             if not path.is_file():

@@ -179,6 +179,11 @@ def test_parse_threshold_wrong_type_is_e103(text: object) -> None:
 def test_parse_threshold_percent_round_trip(op: str, hundredths: int, kpi: str, spaces: str) -> None:
     number = hundredths / 100  # 0 .. 100.00 percent
     text = f"{op}{spaces}{number}%"
+    if kpi in PERCENT_KPIS and op == ">" and number >= 100:
+        with pytest.raises(PhoenixError) as err:  # "more than 100 %" of a share can never be met
+            parse_threshold(kpi, text)
+        assert err.value.code == "E104"
+        return
     t = parse_threshold(kpi, text)
     assert t.op == op
     assert t.value == pytest.approx(number / 100)
