@@ -16,9 +16,9 @@ import allure
 from allure_commons import plugin_manager as allure_hooks
 
 from phoenix_harness.analysis import ExperimentResult
-from phoenix_harness.reporting.chart import render_chart
 from phoenix_harness.events import ArtifactProduced, Event, PhaseFinished, PhaseStarted
 from phoenix_harness.hookspecs import hookimpl
+from phoenix_harness.reporting.chart import render_chart
 from phoenix_harness.secrets import mask
 
 CATEGORIES = [
@@ -27,7 +27,8 @@ CATEGORIES = [
     {"name": "critical process lost", "matchedStatuses": ["failed"],
      "messageRegex": "(?s)(critical_|.*>\\.critical_|.*lost critical).*"},
     {"name": "overhead too high", "matchedStatuses": ["failed"],
-     "messageRegex": "(?s)((baseline|candidate)\\.(cpu_cores|memory_rss_bytes)|.*\\.cpu_cores|.*\\.memory_rss_bytes).*"},
+     "messageRegex": "(?s)((baseline|candidate)\\.(cpu_cores|memory_rss_bytes)"
+                     "|.*\\.cpu_cores|.*\\.memory_rss_bytes).*"},
     {"name": "cost target missed", "matchedStatuses": ["failed"],
      "messageRegex": "(?s).*(cost_reduction|cardinality_reduction|\\.series|datapoints_per_minute|monthly_cost).*"},
     {"name": "infrastructure", "matchedStatuses": ["broken", "skipped"]},
@@ -80,7 +81,8 @@ class AllureReporter:
                           attachment_type=allure.attachment_type.TEXT)
         try:
             png = render_chart(result, Path(result.raw_dir or tempfile.mkdtemp()) / "timeline.png")
-            allure.attach.file(str(png), name="timeline chart", attachment_type=allure.attachment_type.PNG)
+            allure.attach.file(str(png), name="timeline chart",  # type: ignore[no-untyped-call]
+                               attachment_type=allure.attachment_type.PNG)
         except (OSError, ValueError):
             pass  # a chart is a convenience; the numbers are attached above
         for art in self.artifacts.get(spec.name, []):
