@@ -512,10 +512,10 @@ def experiment_delete(ctx: click.Context, name: str) -> None:
     """Delete NAME's stored results (raw measurements, status, its promotion.json entry)."""
     reports = _reports(ctx)
     removed = []
-    raw = reports / "raw" / name
-    if raw.is_dir():
-        shutil.rmtree(raw)
-        removed.append(str(raw))
+    for raw in sorted(reports.glob(f"runs/*/{name}")):
+        if raw.is_dir():
+            shutil.rmtree(raw)
+            removed.append(str(raw))
     status = reports / "status" / f"{name}.json"
     if status.exists():
         status.unlink()

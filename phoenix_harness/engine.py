@@ -54,6 +54,7 @@ class EngineOptions:
     backend: str = "local"
     backend_options: dict[str, Any] = field(default_factory=dict)
     build_collector: bool = True
+    run_id: str = field(default_factory=lambda: os.environ.get("PYTEST_XDIST_TESTRUNUID", "")[:12] or new_run_id())
 
 
 class Engine:
@@ -72,7 +73,7 @@ class Engine:
     def run(self, spec: ExperimentSpec) -> ExperimentResult:
         """Run ``spec`` end to end. User mistakes and infrastructure faults end ``inconclusive``."""
         spec = spec.with_defaults()
-        raw_dir = self.options.reports_dir / "raw" / spec.name
+        raw_dir = self.options.reports_dir / "runs" / self.options.run_id / spec.name
         raw_dir.mkdir(parents=True, exist_ok=True)
         result = _empty_result(spec)
         result.raw_dir = str(raw_dir)
@@ -93,7 +94,7 @@ class Engine:
                 run_dir = runs_root / new_run_id()
                 backend_cls = backend_registry(self.pm).get(self.options.backend)
                 backend = backend_cls(BackendOptions(run_dir, collector.path, prometheus.path,
-                                                     dict(self.options.backend_options),
+                                                     {**self.options.backend_options, "experiment": spec.name},
                                                      lambda m: self.say(spec.name, m)))
                 backend.start()
                 receiver = "otlp" if spec.driver == "otlp" else "host_metrics"

@@ -38,6 +38,8 @@ OPTIONS = (
            None, "PHOENIX_DURATION"),
     Option("warmup", "override every experiment's warm-up, e.g. 5s", None, "PHOENIX_WARMUP"),
     Option("no-build", "never build the collector; fail if none is found", None, None, flag=True),
+    Option("force", "start even when another experiment holds this host's load (overlapping runs)",
+           None, "PHOENIX_FORCE", flag=True),
     Option("merge", "keep other experiments' entries already in promotion.json (for single runs)",
            None, None, flag=True),
 )

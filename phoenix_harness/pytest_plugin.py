@@ -51,7 +51,10 @@ class PhoenixSession:
         self.duration = option("duration").value(given["duration"])
         self.warmup = option("warmup").value(given["warmup"])
         self.build = not bool(given["no-build"])
-        self.promotion = PromotionWriter(self.reports_dir / "promotion.json")
+        self.options = EngineOptions(self.root, self.reports_dir, self.backend, build_collector=self.build,
+                                     backend_options={"force": bool(option("force").value(given["force"]))})
+        self.promotion = PromotionWriter(self.reports_dir / "promotion.json",
+                                         self.reports_dir / "runs" / self.options.run_id / "promotion.json")
         if given["merge"]:
             self.promotion.load_existing()
         self.allure = None
@@ -78,8 +81,7 @@ class PhoenixSession:
             plugins: list[object] = [ConsoleReporter(write), self.promotion, StatusWriter(self.reports_dir), *extra]
             if self.allure is not None:
                 plugins.append(self.allure)
-            self._engine = Engine(EngineOptions(self.root, self.reports_dir, self.backend,
-                                                build_collector=self.build), make_plugin_manager(plugins))
+            self._engine = Engine(self.options, make_plugin_manager(plugins))
         return self._engine
 
     def adjust(self, spec: ExperimentSpec) -> ExperimentSpec:
@@ -149,15 +151,15 @@ def _spec_from_marker(node: pytest.Item) -> ExperimentSpec:
 def experiment(request: pytest.FixtureRequest) -> ExperimentResult:
     """The result of this module's (or class's) experiment, run once and shared by its tests."""
     session = request.config.stash[SESSION_KEY]
+    problem: str | None = None
     try:
         spec = _spec_from_marker(request.node)
-    except PhoenixError as exc:
-        pytest.fail(exc.one_line(), pytrace=False)
-    request.node.stash[SPEC_KEY] = spec.name
-    try:
+        request.node.stash[SPEC_KEY] = spec.name
         result = session.run(spec)
     except PhoenixError as exc:
-        pytest.fail(exc.one_line(), pytrace=False)
+        problem = exc.one_line()
+    if problem is not None:  # outside the except block: one line, no chained exception
+        pytest.fail(problem, pytrace=False)
     if result.verdict is Verdict.INCONCLUSIVE:
         pytest.fail(f"experiment {spec.name} is inconclusive: {'; '.join(result.infrastructure_errors)}",
                     pytrace=False)

@@ -26,8 +26,10 @@ def repo_copy(tmp_path: Path) -> Path:
 def harness_processes() -> list[str]:
     """Collector, Prometheus and load processes the harness started and that are still running."""
     found = []
-    for proc in psutil.process_iter(["pid", "exe", "cmdline", "name"]):
+    for proc in psutil.process_iter(["pid", "exe", "cmdline", "name", "status"]):
         try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue  # already dead; only waiting for whoever adopted it to reap it
             cmd = " ".join(proc.info["cmdline"] or [])
             exe = proc.info["exe"] or ""
         except psutil.Error:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
+import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import IO
 
 import yaml
 
@@ -22,9 +26,10 @@ from phoenix_harness.measure import SELF_JOB
 from phoenix_harness.procs import Child, ProcessRunner, free_port
 from phoenix_harness.secrets import mask
 from phoenix_harness.spec import LoadProfile
+from phoenix_harness.toolchain import cache_dir
 
 HOST = "127.0.0.1"
-READY_TIMEOUT_S = 30.0
+READY_TIMEOUT_S = float(os.environ.get("PHOENIX_READY_TIMEOUT_S", "30"))
 
 
 class _ProcessesLoad(LoadHandle):
@@ -51,6 +56,61 @@ class _OtlpLoad(LoadHandle):
         return self.driver.alive_count()
 
 
+class HostClaim:
+    """A host-wide lock for load that lives on this host (real processes).
+
+    Two experiments with the processes driver on one machine see each other's processes: that is a
+    complete overlap (this host is the only node), severity ``blocking``. The second run waits for the
+    first (and says so) unless forced, in which case it proceeds with a warning.
+    """
+
+    def __init__(self, say: Callable[[str], None], owner: str) -> None:
+        self.say = say
+        self.owner = owner
+        self.path = cache_dir() / "locks" / "local-processes.lock"
+        self._fh: IO[str] | None = None
+
+    def acquire(self, *, force: bool, timeout_s: float) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = self.path.open("a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another run"
+            overlap = f"overlap: complete (node {socket.gethostname()}), severity blocking, held by {holder}"
+            if force:
+                self.say(f"warning: {overlap}; proceeding because of --phoenix-force")
+                fh.close()
+                return
+            self.say(f"{overlap}; waiting for it to finish (up to {timeout_s:.0f}s)")
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        fh.close()
+                        raise InfrastructureError(
+                            "E411", f"{overlap}; still held after {timeout_s:.0f}s", where=str(self.path),
+                            fix="wait for the other run, or pass --phoenix-force to overlap it") from None
+                    time.sleep(0.5)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{self.owner} (pid {os.getpid()})")
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            self._fh.seek(0)
+            self._fh.truncate()
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+
 class LocalBackend(Backend):
     id = "local"
     description = "collectors, Prometheus and load as local subprocesses (the default)"
@@ -65,6 +125,7 @@ class LocalBackend(Backend):
         self.otlp_http_ports: dict[str, int] = {}
         self.load: LoadHandle | None = None
         self._closed = False
+        self.claim = HostClaim(self.options.say, str(self.options.options.get("experiment", "an experiment")))
 
     @property
     def prometheus_url(self) -> str:
@@ -183,6 +244,8 @@ class LocalBackend(Backend):
             return self.load
         if driver != "processes":
             raise PhoenixError("E407", f"unknown load driver '{driver}'", fix="use driver: processes or otlp")
+        self.claim.acquire(force=bool(self.options.options.get("force")),
+                           timeout_s=float(os.environ.get("PHOENIX_LOCK_TIMEOUT_S", "1800")))
         d = ProcessesDriver(profile, self.runner)
         self.load = _ProcessesLoad(d)
         d.start()
@@ -213,6 +276,7 @@ class LocalBackend(Backend):
                 self.load.stop()
         finally:
             self.runner.stop_all()
+            self.claim.release()
             shutil.rmtree(self.options.run_dir, ignore_errors=True)
 
     def versions(self) -> dict[str, str]:

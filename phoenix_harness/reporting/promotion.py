@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
@@ -20,10 +21,16 @@ SCHEMA_VERSION = 1
 
 
 class PromotionWriter:
-    """Collects finished experiments; ``write()`` is atomic and may be called any number of times."""
+    """Collects finished experiments; ``write()`` is atomic and may be called any number of times.
 
-    def __init__(self, path: Path) -> None:
+    With a ``run_path`` (``REPORTS/runs/RUN/promotion.json``) the run's own file is merged under a file
+    lock, so pytest-xdist workers of one run add up, and ``path`` (the latest run's view, what
+    ``phoenix gate`` reads by default) is replaced by a copy. Two separate runs never share a run file.
+    """
+
+    def __init__(self, path: Path, run_path: Path | None = None) -> None:
         self.path = path
+        self.run_path = run_path
         self.experiments: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
@@ -71,10 +78,31 @@ class PromotionWriter:
 
     def write(self) -> Path:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(mask(json.dumps(self.document(), indent=2, default=str)))
-        os.replace(tmp, self.path)
+        if self.run_path is None:
+            _atomic_write(self.path, mask(json.dumps(self.document(), indent=2, default=str)))
+            return self.path
+        self.run_path.parent.mkdir(parents=True, exist_ok=True)
+        with (self.run_path.parent / ".promotion.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            mine = dict(self.experiments)
+            if self.run_path.exists():
+                try:
+                    for e in read_promotion(self.run_path)["experiments"]:
+                        self.experiments.setdefault(e["name"], e)
+                except PhoenixError:
+                    pass
+            with self._lock:
+                self.experiments.update(mine)
+            text = mask(json.dumps(self.document(), indent=2, default=str))
+            _atomic_write(self.run_path, text)
+            _atomic_write(self.path, text)
         return self.path
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def read_promotion(path: Path) -> dict[str, Any]:

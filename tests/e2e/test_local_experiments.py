@@ -69,7 +69,7 @@ def test_real_experiment_promotes_priority_filter(tmp_path: Path) -> None:
     results = tmp_path / "reports" / "allure-results"
     assert list(results.glob("*-result.json"))
     assert any("KPIs" in p.read_text() for p in results.glob("*-result.json"))
-    raw = tmp_path / "reports" / "raw" / "exp"
+    (raw,) = (tmp_path / "reports" / "runs").glob("*/exp")
     truth = json.loads((raw / "ground-truth.json").read_text())
     assert truth["critical_count"] >= 7
     assert (raw / "samples.csv").read_text().count("\n") > 5
