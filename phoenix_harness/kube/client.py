@@ -7,6 +7,7 @@ the generated model classes, which change between client releases.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -180,21 +181,26 @@ class Kube:
                         name=name, namespace=self._ns(res, namespace), content_type="application/merge-patch+json")
         return _as_dict(out)
 
-    def pod_log(self, name: str, *, container: str | None = None, tail: int = 40, namespace: str | None = None) -> str:
+    def pod_log(self, name: str, *, container: str | None = None, tail: int = 40, previous: bool = False,
+                namespace: str | None = None) -> str:
         """The last lines a container wrote, or an empty string when the node cannot serve logs."""
-        path = f"/api/v1/namespaces/{namespace or self.namespace}/pods/{name}/log"
-        query: list[tuple[str, Any]] = [("tailLines", tail)]
-        if container:
-            query.append(("container", container))
+        from kubernetes.client import CoreV1Api
+
         try:
-            resp = self.dyn.request("get", path, query_params=query, header_params={"Accept": "*/*"},
-                                    _request_timeout=REQUEST_TIMEOUT_S)
+            text = CoreV1Api(self.api).read_namespaced_pod_log(
+                name, namespace or self.namespace, container=container, tail_lines=tail, previous=previous,
+                _request_timeout=REQUEST_TIMEOUT_S)
         except Exception:  # noqa: BLE001 - logs are a diagnosis aid: simulated or unreachable nodes have none
             return ""
-        data = getattr(resp, "data", resp)
-        return data.decode(errors="replace") if isinstance(data, bytes) else str(data)
+        return text if isinstance(text, str) else str(text or "")
 
     # --- conveniences ----------------------------------------------------------------------------
+
+    def with_namespace(self, namespace: str) -> Kube:
+        """The same connection, looking at another namespace."""
+        other = copy.copy(self)
+        other.namespace = namespace
+        return other
 
     def ensure_namespace(self, *, create: bool = True) -> None:
         if self.get("v1", "Namespace", self.namespace) is not None:
@@ -211,12 +217,10 @@ class Kube:
                 if not (n.get("spec") or {}).get("unschedulable")]
 
     def server_version(self) -> str:
-        resp = self.call("read the server version", self.dyn.request, "get", "/version")
-        data = getattr(resp, "data", resp)
-        try:
-            return str(json.loads(data).get("gitVersion", ""))
-        except (TypeError, ValueError):
-            return ""
+        from kubernetes.client import VersionApi
+
+        info = self.call("read the server version", VersionApi(self.api).get_code)
+        return str(getattr(info, "git_version", "") or "")
 
 
 def api_error(exc: Any, action: str, where: str) -> PhoenixError:

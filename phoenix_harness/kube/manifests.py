@@ -68,6 +68,7 @@ class CollectorSpec:
     annotations: Mapping[str, str] = field(default_factory=dict)
     rules: Sequence[Obj] = ()
     variant: str | None = None
+    pod_annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 def _meta(name: str, namespace: str, labels: Mapping[str, str], annotations: Mapping[str, str] | None = None) -> Obj:
@@ -138,7 +139,8 @@ def daemon_set(spec: CollectorSpec) -> Obj:
     pod_labels = {**spec.labels, **_pod_selector(spec.name)}
     if spec.variant:
         pod_labels[L.VARIANT] = spec.variant
-    pod_annotations = {L.CONFIG_HASH: spec.config_hash, L.SCRAPE: "true", L.SCRAPE_PORT: str(TELEMETRY_PORT)}
+    pod_annotations = {**spec.pod_annotations, L.CONFIG_HASH: spec.config_hash, L.SCRAPE: "true",
+                       L.SCRAPE_PORT: str(TELEMETRY_PORT)}
     container: Obj = {
         "name": CONTAINER,
         "image": spec.image,

@@ -125,7 +125,7 @@ class PrometheusReader:
         window = max(1, int(end - start))
         m = VariantMeasurement(variant=variant)
         names = self.metric_names(variant, start, end)
-        bucket = float(max(math.ceil(interval_s * 2), math.ceil((end - start) / 12)))
+        bucket = float(max(math.ceil(interval_s), math.ceil((end - start) / 12)))
         m.bucket_seconds = bucket
         samples = 0.0
         collections = 0.0
