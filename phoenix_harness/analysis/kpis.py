@@ -54,6 +54,7 @@ class VariantResult:
     cpu_cores: float | None = None
     memory_rss_bytes: float | None = None
     estimated_monthly_cost: float | None = None
+    critical_retention: float | None = None
     interval_dpm: list[float] = field(default_factory=list)
     timeline: list[tuple[float, float, float]] = field(default_factory=list)
     cpu_samples: list[float] = field(default_factory=list)
@@ -65,6 +66,7 @@ class VariantResult:
             "cpu_cores": self.cpu_cores,
             "memory_rss_bytes": self.memory_rss_bytes,
             "estimated_monthly_cost": self.estimated_monthly_cost,
+            "critical_retention": self.critical_retention,
         }
 
 
@@ -257,6 +259,13 @@ def compute_result(spec: ExperimentSpec, baseline: VariantMeasurement, candidate
     if result.unobserved_critical:
         problems.append(f"baseline did not report {len(result.unobserved_critical)} critical process(es): "
                         f"{', '.join(result.unobserved_critical[:5])}")
+    if critical:
+        # Per variant: share of the load's critical processes (ground truth) it reports at all.
+        result.baseline.critical_retention = observed / len(critical)
+        result.candidate.critical_retention = sum(
+            1 for p in critical if candidate.process_metrics.get(p.pid)) / len(critical)
+    else:
+        result.baseline.critical_retention = result.candidate.critical_retention = 1.0
     if critical and observed:
         kpis["critical_retention"] = KpiValue("critical_retention", retained / observed)
     elif not critical:

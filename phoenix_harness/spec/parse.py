@@ -20,7 +20,8 @@ import yaml
 from phoenix_harness.errors import PhoenixError, did_you_mean
 from phoenix_harness.spec.models import ExperimentSpec, LoadProfile, PipelineRef, ProcessGroup, Threshold
 
-VARIANT_KPIS = ("series", "datapoints_per_minute", "cpu_cores", "memory_rss_bytes", "estimated_monthly_cost")
+VARIANT_KPIS = ("series", "datapoints_per_minute", "cpu_cores", "memory_rss_bytes", "estimated_monthly_cost",
+                "critical_retention")
 EXPERIMENT_KPIS = ("cost_reduction", "cardinality_reduction", "critical_retention", "critical_fidelity")
 KPI_NAMES = (
     *EXPERIMENT_KPIS,

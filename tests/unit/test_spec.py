@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import textwrap
 from pathlib import Path
@@ -675,3 +676,16 @@ def test_profile_file_must_be_a_mapping(tmp_path: Path) -> None:
 def test_profile_bad_name_template_is_a_user_error(name: str) -> None:
     with pytest.raises(PhoenixError):
         profile_from_mapping(profile({"name": name}), source="p.yaml")
+
+
+def test_python_marker_and_yaml_file_build_the_same_spec(tmp_path: Path) -> None:
+    """Python and YAML experiments share one engine: the same spec means the same run."""
+    marker = {"name": "same", "baseline": "process-baseline-v1", "candidate": "process-topk-v1",
+              "load": "high-cardinality", "duration": "45s", "expect": {"cost_reduction": ">= 50%"}}
+    path = tmp_path / "same.experiment.yaml"
+    path.write_text(
+        "name: same\nbaseline: process-baseline-v1\ncandidate: process-topk-v1\nload: high-cardinality\n"
+        "duration: 45s\nexpect:\n  cost_reduction: \">= 50%\"\n")
+    from_marker = spec_from_mapping(marker, source="m")
+    from_file = load_experiment_file(path)
+    assert dataclasses.replace(from_marker, source=None) == dataclasses.replace(from_file, source=None)
