@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from phoenix_harness.errors import PhoenixError, did_you_mean
-from phoenix_harness.spec.parse import load_yaml_with_lines
+from phoenix_harness.spec.parse import load_yaml_with_lines, validate_against_schema
 
 PLACEHOLDER = re.compile(r"\$\{env:PHOENIX_([A-Z0-9_]+)\}")
 REMOTE_WRITE_TYPES = ("prometheus_remote_write", "prometheusremotewrite")
@@ -119,6 +119,10 @@ class Catalog:
         if not isinstance(data, dict) or not isinstance(data.get("pipelines"), dict):
             raise PhoenixError("E205", "catalog must have a 'pipelines:' mapping", where=str(self.metadata_path),
                                fix="see otel-configs/catalog.yaml in the repository for the format")
+        try:
+            validate_against_schema(data, "catalog", source=str(self.metadata_path), lines=lines)
+        except PhoenixError as exc:
+            raise PhoenixError("E205", exc.message, where=exc.where, fix=exc.fix) from None
         entries: dict[str, PipelineEntry] = {}
         for name, meta in data["pipelines"].items():
             line = lines.get(("pipelines", name))
@@ -177,9 +181,12 @@ def substitute_parameters(entry: PipelineEntry, overrides: Mapping[str, Any]) ->
         _check_value(entry, name, value)
     try:
         text = entry.config_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise PhoenixError("E207", f"config file of pipeline '{entry.name}' is missing", where=str(entry.config_path),
                            fix="create it or fix 'file:' in catalog.yaml") from None
+    except (UnicodeDecodeError, OSError) as exc:
+        raise PhoenixError("E207", f"cannot read the config of pipeline '{entry.name}': {exc.__class__.__name__}",
+                           where=str(entry.config_path), fix="save it as UTF-8 text") from None
     try:
         config = yaml.safe_load(text)
     except yaml.YAMLError as exc:

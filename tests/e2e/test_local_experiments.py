@@ -168,3 +168,31 @@ def test_interrupt_leaves_nothing_running(tmp_path: Path, sig: signal.Signals) -
     data = json.loads((reports / "promotion.json").read_text())
     assert data["experiments"][0]["verdict"] == "inconclusive"
     assert "interrupted" in " ".join(data["experiments"][0]["infrastructure_errors"])
+
+
+def test_secrets_never_reach_reports_or_logs(tmp_path: Path, repo_copy: Path) -> None:
+    secret = "s3cr3t-T0KEN-never-shown"
+    base = (repo_copy / "otel-configs" / "pipelines" / "process-priority-filter-v1.yaml").read_text()
+    leaky = base.replace("exporters:\n  prometheus_remote_write:", (
+        "exporters:\n  otlp_http/vendor:\n    endpoint: http://user:" + secret + "@127.0.0.1:9\n"
+        "    headers:\n      Authorization: Bearer " + secret + "\n      X-Api-Key: " + secret + "\n"
+        "  prometheus_remote_write:"))
+    leaky = leaky.replace("exporters: [prometheus_remote_write]", "exporters: [prometheus_remote_write, otlp_http/vendor]")
+    (repo_copy / "otel-configs" / "pipelines" / "process-leaky-v1.yaml").write_text(leaky)
+    with (repo_copy / "otel-configs" / "catalog.yaml").open("a") as fh:
+        fh.write("  process-leaky-v1:\n    file: pipelines/process-leaky-v1.yaml\n    parameters:\n"
+                 "      critical_pattern: '^(postgres|nginx|etcd|kubelet)(-[0-9]+)?$'\n      high_pattern: '^$'\n")
+    proc, data = run_suite(tmp_path, """
+        import pytest
+        pytestmark = pytest.mark.experiment(baseline="process-baseline-v1",
+            candidate="process-leaky-v1", load="realistic", duration="10s", warmup="2s")
+
+        def test_keeps_critical(experiment):
+            assert experiment.critical_retention == 1.0
+    """, repo_copy)
+    assert data["experiments"][0]["verdict"] == "promote", proc.stdout[-2000:]
+    assert secret not in proc.stdout + proc.stderr
+    leaks = [str(p) for p in (tmp_path / "reports").rglob("*") if p.is_file() and secret in p.read_text(errors="replace")]
+    assert leaks == []
+    rendered = next((tmp_path / "reports" / "runs").glob("*/exp/candidate.otelcol.yaml")).read_text()
+    assert "otlp_http/vendor" in rendered and "***" in rendered
