@@ -47,7 +47,8 @@ def main() -> int:
         gc.collect()
         rss.append(me.memory_info().rss)
         fds.append(me.num_fds())
-        left = harness_processes()
+        # Leaks are what this harness process still has below it (other runs on the machine don't count).
+        left = [c for c in me.children(recursive=True) if c.status() != psutil.STATUS_ZOMBIE]
         leaks.append(len(left))
         print(f"run {i + 1:3d}/{args.runs}: {result.verdict.value:12s} cost_reduction="
               f"{result.kpis['cost_reduction'].value if 'cost_reduction' in result.kpis else float('nan'):.3f} "
@@ -56,8 +57,8 @@ def main() -> int:
     print("\n--- soak summary ---")
     print(f"runs: {args.runs}, duration each: {args.duration}, candidate: {args.candidate}")
     print(f"verdicts: {dict(verdicts)}  (stability: {max(verdicts.values())}/{args.runs} identical)")
-    print(f"leaked processes after runs: max {max(leaks)}, at end {len(harness_processes())}; "
-          f"live children of the harness at end: {len(children)}")
+    print(f"leaked processes after runs: max {max(leaks)}; live children of the harness at end: {len(children)}; "
+          f"harness processes on the machine at end: {len(harness_processes())}")
     print(f"file descriptors: first {fds[0]}, last {fds[-1]}, growth {fds[-1] - fds[0]}")
     growth = (rss[-1] - rss[min(4, len(rss) - 1)]) / 2**20
     print(f"harness RSS: after run 1 {rss[0] / 2**20:.1f} MiB, after run 5 {rss[min(4, len(rss) - 1)] / 2**20:.1f} "

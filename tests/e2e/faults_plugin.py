@@ -56,7 +56,8 @@ class Faults:
             if isinstance(event, Progress) and event.phase == phase and event.elapsed_s >= 2:
                 self.killed = True
                 _kill(role)
-        if os.environ.get("FAULT_TAKE_PORT") and isinstance(event, ArtifactProduced) and "candidate config" in event.name:
+        take = os.environ.get("FAULT_TAKE_PORT")
+        if take and isinstance(event, ArtifactProduced) and "candidate config" in event.name:
             text = open(event.path).read()
             m = re.search(r"health_check:\n\s+endpoint: 127\.0\.0\.1:(\d+)", text)
             if m:

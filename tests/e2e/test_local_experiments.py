@@ -177,7 +177,8 @@ def test_secrets_never_reach_reports_or_logs(tmp_path: Path, repo_copy: Path) ->
         "exporters:\n  otlp_http/vendor:\n    endpoint: http://user:" + secret + "@127.0.0.1:9\n"
         "    headers:\n      Authorization: Bearer " + secret + "\n      X-Api-Key: " + secret + "\n"
         "  prometheus_remote_write:"))
-    leaky = leaky.replace("exporters: [prometheus_remote_write]", "exporters: [prometheus_remote_write, otlp_http/vendor]")
+    leaky = leaky.replace("exporters: [prometheus_remote_write]",
+                          "exporters: [prometheus_remote_write, otlp_http/vendor]")
     (repo_copy / "otel-configs" / "pipelines" / "process-leaky-v1.yaml").write_text(leaky)
     with (repo_copy / "otel-configs" / "catalog.yaml").open("a") as fh:
         fh.write("  process-leaky-v1:\n    file: pipelines/process-leaky-v1.yaml\n    parameters:\n"
@@ -192,7 +193,8 @@ def test_secrets_never_reach_reports_or_logs(tmp_path: Path, repo_copy: Path) ->
     """, repo_copy)
     assert data["experiments"][0]["verdict"] == "promote", proc.stdout[-2000:]
     assert secret not in proc.stdout + proc.stderr
-    leaks = [str(p) for p in (tmp_path / "reports").rglob("*") if p.is_file() and secret in p.read_text(errors="replace")]
+    files = [p for p in (tmp_path / "reports").rglob("*") if p.is_file()]
+    leaks = [str(p) for p in files if secret in p.read_text(errors="replace")]
     assert leaks == []
     rendered = next((tmp_path / "reports" / "runs").glob("*/exp/candidate.otelcol.yaml")).read_text()
     assert "otlp_http/vendor" in rendered and "***" in rendered

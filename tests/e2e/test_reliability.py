@@ -146,7 +146,7 @@ def test_collector_that_never_becomes_ready_is_inconclusive(tmp_path: Path) -> N
     hang.chmod(0o755)
     exp = setup_suite(tmp_path)
     reports = tmp_path / "reports"
-    out = subprocess.run(pytest_argv(exp, reports), capture_output=True, text=True, timeout=300, cwd=exp,
+    subprocess.run(pytest_argv(exp, reports), capture_output=True, text=True, timeout=300, cwd=exp,
                          env={**os.environ, "PHOENIX_OTELCOL": str(hang), "PHOENIX_READY_TIMEOUT_S": "5"})
     entry = only_entry(reports)
     assert entry["verdict"] == "inconclusive"
