@@ -69,14 +69,14 @@ def probe_pipeline(collector: Collector, entry: PipelineEntry, work_dir: Path,
         deadline = time.monotonic() + 20
         while True:
             if not child.alive():
-                raise InfrastructureError("E410", f"collector exited: {child.log_tail(3)}", where=str(config),
+                raise InfrastructureError("E413", f"collector exited: {child.log_tail(3)}", where=str(config),
                                           fix=f"run 'phoenix pipeline validate {entry.name}'")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{rendered.health_port}/", timeout=1):
                     break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise InfrastructureError("E411", "collector never became healthy", where=str(config),
+                    raise InfrastructureError("E414", "collector never became healthy", where=str(config),
                                               fix="see probe.log") from None
                 time.sleep(0.1)
         yield PipelineProbe(sender, sink, f"http://127.0.0.1:{http_port}")

@@ -13,10 +13,11 @@ Per run, in the namespace (every object labelled ``app.kubernetes.io/managed-by=
 - a Lease listing the run's nodes, which is how overlapping experiments are found (``kube/overlap.py``).
 
 Options (``BackendOptions.options``; each also from the environment): ``kube_context``
-(PHOENIX_KUBE_CONTEXT), ``kubeconfig`` (KUBECONFIG), ``namespace`` (PHOENIX_KUBE_NAMESPACE, default
-``phoenix-harness``), ``image`` (PHOENIX_KUBE_IMAGE, the collector image), ``target`` (PHOENIX_KUBE_TARGET,
-a node selector such as ``role=edge``; default every node), ``load_image`` (PHOENIX_KUBE_LOAD_IMAGE: an
-image with Python, a C compiler and this package installed), ``prometheus_image``, ``force``.
+(PHOENIX_KUBE_CONTEXT), ``kubeconfig`` (KUBECONFIG), ``namespace`` (PHOENIX_KUBE_NAMESPACE; default the
+context's, else ``phoenix-harness``), ``image`` (PHOENIX_KUBE_IMAGE, the collector image), ``target``
+(PHOENIX_KUBE_TARGET, a node selector such as ``role=edge``; default every node), ``load_image``
+(PHOENIX_KUBE_LOAD_IMAGE: an image with Python, a C compiler and this package installed),
+``prometheus_image`` (PHOENIX_KUBE_PROMETHEUS_IMAGE), ``force``.
 
 Simulated nodes (kwok) accept and report pods Running, but no container runs there: nothing can be
 measured. The backend deploys everything (so manifests, RBAC, scheduling and readiness are exercised)
@@ -47,7 +48,7 @@ from phoenix_harness.errors import InfrastructureError, PhoenixError
 from phoenix_harness.hookspecs import hookimpl
 from phoenix_harness.kube import labels as L
 from phoenix_harness.kube import manifests as M
-from phoenix_harness.kube.client import Kube, Obj
+from phoenix_harness.kube.client import DEFAULT_NAMESPACE, Kube, Obj
 from phoenix_harness.kube.diagnose import PodProblem, pod_ready, problems
 from phoenix_harness.kube.render import check_image, pod_wiring
 from phoenix_harness.loadsim import GroundTruth, ProcessRecord
@@ -55,7 +56,6 @@ from phoenix_harness.measure import SELF_JOB
 from phoenix_harness.secrets import mask, mask_config
 from phoenix_harness.spec import LoadProfile
 
-DEFAULT_NAMESPACE = "phoenix-harness"
 DEFAULT_LOAD_IMAGE = "phoenix-harness-load:latest"
 READY_TIMEOUT_S = 180.0
 CHECK_EVERY_S = 5.0
@@ -77,7 +77,7 @@ class KubeOptions:
 
     kube_context: str | None = None
     kubeconfig: str | None = None
-    namespace: str = DEFAULT_NAMESPACE
+    namespace: str | None = None
     image: str = M.DEFAULT_COLLECTOR_IMAGE
     target: Mapping[str, str] = field(default_factory=dict)
     load_image: str = DEFAULT_LOAD_IMAGE
@@ -94,8 +94,9 @@ class KubeOptions:
                 value = os.environ.get(_ENV[key]) or default
             return None if value is None else str(value)
 
-        namespace = pick("namespace", DEFAULT_NAMESPACE) or DEFAULT_NAMESPACE
-        L.check_name(namespace, what="namespace", max_len=63)
+        namespace = pick("namespace", None)
+        if namespace:
+            L.check_name(namespace, what="namespace", max_len=63)
         target = given.get("target")
         selector = dict(target) if isinstance(target, Mapping) else L.parse_selector(pick("target", "") or "")
         try:
@@ -149,6 +150,10 @@ class KubernetesBackend(Backend):
     def prometheus_url(self) -> str:
         return self._prom_url
 
+    @property
+    def namespace(self) -> str:
+        return self.kube.namespace if self.kube is not None else (self.opts.namespace or DEFAULT_NAMESPACE)
+
     def _k(self) -> Kube:
         if self.kube is None:
             raise PhoenixError("E452", "the kubernetes backend was used before start()", fix="call start() first")
@@ -177,7 +182,7 @@ class KubernetesBackend(Backend):
                           target=L.format_selector(self.opts.target), force=self.opts.force, say=self.options.say)
 
     def wiring(self, variant: str, *, collection_interval_s: float, receiver: str) -> Wiring:
-        ns = self.opts.namespace
+        ns = self.namespace
         w = pod_wiring(variant, remote_write_endpoint=f"http://{self.prom_name}.{ns}.svc:{M.PROMETHEUS_PORT}"
                        "/api/v1/write", collection_interval_s=collection_interval_s, receiver=receiver)
         self.variants[variant] = _Variant(w, name=f"phx-{self.short}-{variant}"[:50].rstrip("-"))
@@ -187,7 +192,7 @@ class KubernetesBackend(Backend):
 
     def manifests(self, pipelines: Sequence[RenderedPipeline]) -> list[Obj]:
         """Every object one run creates for these variants (Prometheus first), without touching the cluster."""
-        ns = self.opts.namespace
+        ns = self.namespace
         prom_cfg = M.prometheus_config(ns, self.labels, SELF_JOB)
         objs = M.prometheus_objects(self.prom_name, ns, {**self.labels, L.COMPONENT: "prometheus"}, prom_cfg,
                                     self.opts.prometheus_image)
@@ -239,8 +244,8 @@ class KubernetesBackend(Backend):
     def _ready_pod(self, selector: Mapping[str, str]) -> str:
         pods = [p for p in self._k().list_objects("v1", "Pod", label_selector=L.selector(selector)) if pod_ready(p)]
         if not pods:
-            raise InfrastructureError("E451", "no ready Prometheus pod", where=f"namespace {self.opts.namespace}",
-                                      fix=f"kubectl describe pods -n {self.opts.namespace} -l "
+            raise InfrastructureError("E451", "no ready Prometheus pod", where=f"namespace {self.namespace}",
+                                      fix=f"kubectl describe pods -n {self.namespace} -l "
                                       f"{L.PREFIX}prometheus={self.prom_name}")
         return str(pods[0]["metadata"]["name"])
 
@@ -328,14 +333,14 @@ class KubernetesBackend(Backend):
         fatal = [p for p in found if p.fatal]
         if fatal:
             raise InfrastructureError("E408", f"a collector pod failed during the run: {fatal[0].describe()}",
-                                      where=f"pod {self.opts.namespace}/{fatal[0].pod}", fix=fatal[0].fix)
+                                      where=f"pod {self.namespace}/{fatal[0].pod}", fix=fatal[0].fix)
         if self.forward is not None and not self.forward.alive():
             raise InfrastructureError("E449", "the port-forward to Prometheus stopped",
-                                      where=f"pod {self.opts.namespace}", fix="check the API server's health")
+                                      where=f"pod {self.namespace}", fix="check the API server's health")
         if self.load is not None and self.load.error:
             raise InfrastructureError("E450", f"the load Job failed: {self.load.error}",
-                                      where=f"job {self.opts.namespace}/{self.load.name}",
-                                      fix=f"kubectl logs -n {self.opts.namespace} job/{self.load.name}")
+                                      where=f"job {self.namespace}/{self.load.name}",
+                                      fix=f"kubectl logs -n {self.namespace} job/{self.load.name}")
 
     def keep_logs(self, dest: Path) -> None:
         """The applied manifests (secrets masked), the run's pods as the cluster saw them, and collector logs."""
@@ -372,7 +377,7 @@ class KubernetesBackend(Backend):
             shutil.rmtree(self.options.run_dir, ignore_errors=True)
 
     def versions(self) -> dict[str, str]:
-        out = {"backend": self.id, "namespace": self.opts.namespace, "collector_image": self.opts.image}
+        out = {"backend": self.id, "namespace": self.namespace, "collector_image": self.opts.image}
         if self.kube is not None:
             out.update(kubernetes=self._server_version, context=self.kube.context)
         return out

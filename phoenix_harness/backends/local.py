@@ -93,7 +93,7 @@ class HostClaim:
                     if time.monotonic() > deadline:
                         fh.close()
                         raise InfrastructureError(
-                            "E411", f"{overlap}; still held after {timeout_s:.0f}s", where=str(self.path),
+                            "E412", f"{overlap}; still held after {timeout_s:.0f}s", where=str(self.path),
                             fix="wait for the other run, or pass --phoenix-force to overlap it") from None
                     time.sleep(0.5)
         fh.seek(0)

@@ -16,7 +16,7 @@ from typing import Any
 from phoenix_harness.errors import InfrastructureError, PhoenixError
 
 FIELD_MANAGER = "phoenix-harness"
-DEFAULT_NAMESPACE = "default"
+DEFAULT_NAMESPACE = "phoenix-harness"  # when neither given nor set in the kubeconfig context
 REQUEST_TIMEOUT_S = 30.0
 
 Obj = dict[str, Any]
