@@ -89,6 +89,8 @@ class ExperimentResult:
     load_windows: dict[str, tuple[float, float]] = field(default_factory=dict)
     window: tuple[float, float] = (0.0, 0.0)
     overhead: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cost_model: str | None = None
+    estimated_monthly_savings: float | None = None
 
     def __repr__(self) -> str:
         # pytest shows this in "where ..." lines of a failed assertion: make it explain the run.
@@ -166,6 +168,8 @@ class ExperimentResult:
             "infrastructure_errors": self.infrastructure_errors,
             "user_error": self.user_error,
             "overhead_comparison": self.overhead,
+            "cost_model": self.cost_model,
+            "estimated_monthly_savings": self.estimated_monthly_savings,
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
             "raw_dir": self.raw_dir,
         }
@@ -274,9 +278,13 @@ def compute_result(spec: ExperimentSpec, baseline: VariantMeasurement, candidate
         kpis["critical_fidelity"] = KpiValue("critical_fidelity", agreeing / compared)
     if cost_model:
         for v in (result.baseline, result.candidate):
-            v.estimated_monthly_cost = (v.series * cost_model.get("per_series_month", 0.0)
+            v.estimated_monthly_cost = (v.series * float(cost_model.get("per_series_month", 0.0))
                                         + v.datapoints_per_minute * 60 * 24 * 30 / 1e6
-                                        * cost_model.get("per_million_datapoints", 0.0))
+                                        * float(cost_model.get("per_million_datapoints", 0.0)))
+        result.cost_model = str(cost_model.get("name", "unnamed"))
+        if result.baseline.estimated_monthly_cost is not None and result.candidate.estimated_monthly_cost is not None:
+            result.estimated_monthly_savings = (result.baseline.estimated_monthly_cost
+                                                - result.candidate.estimated_monthly_cost)
     test = mann_whitney_u(baseline.cpu_samples, candidate.cpu_samples)
     if test is not None:
         result.overhead["cpu_cores"] = {

@@ -102,6 +102,12 @@ def kpi_table(result: ExperimentResult) -> str:
     for v in (result.baseline, result.candidate):
         for k, value in v.kpis().items():
             rows.append((f"{v.role}.{k}", "n/a" if value is None else f"{value:.4g}", v.pipeline))
+    if result.estimated_monthly_savings is not None:
+        rows.append(("estimated_monthly_savings", f"{result.estimated_monthly_savings:.2f}",
+                     f"cost model: {result.cost_model}"))
+    for name, cmp in result.overhead.items():
+        rows.append((f"overhead {name}", str(cmp.get("classification")),
+                     f"Mann-Whitney U p={cmp.get('p_value', float('nan')):.3g}"))
     rows.append(("verdict", result.verdict.value, "; ".join(c.check for c in result.failed_checks)))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     return "\n".join("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows)

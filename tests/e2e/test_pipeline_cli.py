@@ -1,0 +1,62 @@
+"""`phoenix pipeline` on the real collector: list, validate (good, YAML error, rejected config, warnings)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.e2e
+
+
+def phoenix(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "phoenix_harness.cli", "--root", str(root), *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_list_json_has_the_five_with_metadata() -> None:
+    out = phoenix(REPO, "pipeline", "list", "-o", "json")
+    rows = json.loads(out.stdout)
+    assert {r["name"] for r in rows} >= {"process-baseline-v1", "process-priority-filter-v1", "process-aggregated-v1",
+                                          "process-topk-v1", "process-adaptive-filter-v1"}
+    for r in rows:
+        assert r["version"] >= 1 and r["strategy"] and r["description"] and len(r["expected_reduction"]) == 2
+
+
+def test_validate_passes_all_five() -> None:
+    out = phoenix(REPO, "pipeline", "validate")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.count("ok: ") == 5
+    assert "warning" not in out.stdout
+
+
+def test_validate_fails_on_yaml_error_and_on_rejected_config(tmp_path: Path) -> None:
+    bad_yaml = tmp_path / "bad-yaml.yaml"
+    bad_yaml.write_text("receivers:\n  otlp:\n    protocols: [grpc\nservice: {}\n")
+    rejected = tmp_path / "rejected.yaml"
+    rejected.write_text((REPO / "otel-configs/pipelines/process-baseline-v1.yaml").read_text()
+                        .replace("limit_mib: 512", "limit_mib: lots"))
+    out = phoenix(REPO, "pipeline", "validate", str(bad_yaml), str(rejected))
+    assert out.returncode == 1
+    assert f"error[E105] {bad_yaml}:4" in out.stdout or f"error[E105] {bad_yaml}:3" in out.stdout
+    assert f"error[E211] {rejected}" in out.stdout and "limit_mib" in out.stdout
+    assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_validate_warns_about_missing_memory_limiter_and_dropped_critical(repo_copy: Path) -> None:
+    pipelines = repo_copy / "otel-configs" / "pipelines"
+    text = (pipelines / "process-priority-filter-v1.yaml").read_text()
+    (pipelines / "process-narrow-v1.yaml").write_text(
+        text.replace("processors: [memory_limiter, filter/priority, batch]", "processors: [filter/priority, batch]"))
+    with (repo_copy / "otel-configs" / "catalog.yaml").open("a") as fh:
+        fh.write("  process-narrow-v1:\n    file: pipelines/process-narrow-v1.yaml\n    parameters:\n"
+                 "      critical_pattern: '^postgres-[0-9]+$'\n      high_pattern: '^$'\n")
+    out = phoenix(repo_copy, "pipeline", "validate", "process-narrow-v1")
+    assert out.returncode == 0  # warnings, not errors
+    assert "no memory_limiter" in out.stdout
+    assert "would drop" in out.stdout and "etcd" in out.stdout

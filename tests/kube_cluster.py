@@ -1,0 +1,102 @@
+"""pytest fixtures: a real Kubernetes control plane for the session, and a fresh namespace per test.
+
+The cluster is etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok (simulated nodes),
+all on 127.0.0.1 free ports, built from ``otel-configs/kube/cluster`` by ``make kube-cluster``
+(``phoenix_harness/kube/cluster.py``). Its nodes are :data:`DEFAULT_NODES` (labels ``role``, ``zone``,
+``pool``). Import the fixtures into a test module::
+
+    from tests.kube_cluster import kube_cluster, kube_namespace  # noqa: F401
+
+When the binaries are not built the fixture fails (never skips) and says to run ``make kube-cluster``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from phoenix_harness.kube import labels as L
+from phoenix_harness.kube.client import Kube
+from phoenix_harness.kube.cluster import (
+    BUILD_HINT,
+    DEFAULT_NODES,
+    STAGES,
+    FakeNode,
+    LocalCluster,
+    binaries_dir,
+    locate_binaries,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+# Every kind the harness creates; a test's namespace must hold none of them (with its labels) at the end.
+MANAGED_KINDS = (
+    ("apps/v1", "DaemonSet"), ("apps/v1", "Deployment"), ("batch/v1", "Job"), ("v1", "Pod"), ("v1", "Service"),
+    ("v1", "ConfigMap"), ("v1", "ServiceAccount"), ("rbac.authorization.k8s.io/v1", "Role"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"), ("coordination.k8s.io/v1", "Lease"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class KubeTestCluster:
+    kubeconfig: Path
+    server: str
+    kubernetes_version: str
+    timings: dict[str, float]
+    nodes: tuple[FakeNode, ...] = field(default=DEFAULT_NODES)
+    work: Path = Path()
+
+    def kube(self, namespace: str) -> Kube:
+        return Kube(kubeconfig=str(self.kubeconfig), namespace=namespace)
+
+
+def leftovers(kube: Kube) -> list[str]:
+    """Objects the harness made that are still in the namespace."""
+    sel = L.selector(L.managed())
+    found = []
+    for api_version, kind in MANAGED_KINDS:
+        found += [f"{kind}/{o['metadata']['name']}" for o in kube.list_objects(api_version, kind, label_selector=sel)]
+    return found
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeTestCluster]:
+    binaries = locate_binaries(REPO)
+    if binaries is None:
+        pytest.fail(f"the test cluster's binaries are not built (expected in {binaries_dir(REPO)}): {BUILD_HINT}",
+                    pytrace=False)
+    work = tmp_path_factory.mktemp("kube-cluster")
+    cluster = LocalCluster(binaries, work, REPO / STAGES)
+    started = time.monotonic()
+    cluster.start()
+    timings = {**cluster.timings, "fixture_s": round(time.monotonic() - started, 2)}
+    (work / "start-timings.json").write_text(json.dumps(timings, indent=2))
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"kube test cluster (Kubernetes {binaries.kubernetes_version}, {len(cluster.nodes)} "
+                            f"simulated nodes) started in {timings['total_s']:.1f}s: {timings}")
+    try:
+        yield KubeTestCluster(cluster.kubeconfig, cluster.server, binaries.kubernetes_version, timings,
+                              cluster.nodes, work)
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def kube_namespace(kube_cluster: KubeTestCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[Kube]:
+    """A fresh namespace, KUBECONFIG pointing at the test cluster; fails the test if the harness left anything."""
+    monkeypatch.setenv("KUBECONFIG", str(kube_cluster.kubeconfig))
+    for var in ("PHOENIX_KUBE_CONTEXT", "PHOENIX_KUBE_NAMESPACE", "PHOENIX_KUBE_IMAGE", "PHOENIX_KUBE_TARGET"):
+        monkeypatch.delenv(var, raising=False)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    kube = kube_cluster.kube(name)
+    kube.ensure_namespace(create=True)
+    yield kube
+    left = leftovers(kube)
+    kube.delete("v1", "Namespace", name)
+    assert left == [], f"left behind in namespace {name}: {left}"
