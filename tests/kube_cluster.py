@@ -3,9 +3,9 @@
 The cluster is etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok (simulated nodes),
 all on 127.0.0.1 free ports, built from ``otel-configs/kube/cluster`` by ``make kube-cluster``
 (``phoenix_harness/kube/cluster.py``). Its nodes are :data:`DEFAULT_NODES` (labels ``role``, ``zone``,
-``pool``). Import the fixtures into a test module::
+``pool``). A test module uses them with::
 
-    from tests.kube_cluster import kube_cluster, kube_namespace  # noqa: F401
+    pytest_plugins = ("tests.kube_cluster",)
 
 When the binaries are not built the fixture fails (never skips) and says to run ``make kube-cluster``.
 """

@@ -119,7 +119,7 @@ class OverlapReport:
             return f"no other experiment runs on these {len(self.nodes)} node(s)"
         others = "; ".join(f"'{o.other.experiment}' (run {o.other.run}, {o.kind}: {', '.join(o.nodes)})"
                            for o in self.overlaps)
-        return (f"{self.kind} overlap, {self.severity}: {len(self.affected)} of {len(self.nodes)} node(s) "
+        return (f"{self.kind} overlap ({self.severity}): {len(self.affected)} of {len(self.nodes)} node(s) "
                 f"({self.ratio:.0%}) already run another experiment: {others}")
 
     def as_dict(self) -> dict[str, Any]:
@@ -212,7 +212,7 @@ class ExperimentLeases:
                                    where=where, fix="wait, pick other nodes, or pass force=true to run anyway "
                                    "(measurements will be disturbed)")
             if report.overlaps:
-                say(("forced despite " if report.severity == "error" else "warning: ") + report.describe())
+                say(("forced despite " if report.severity == "error" else "") + report.describe())
             now = self.clock()
             annotations = {L.NODES: ",".join(sorted(set(nodes))), L.EXPERIMENT: experiment, L.TARGET: target}
             if force and report.overlaps:
