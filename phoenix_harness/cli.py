@@ -220,6 +220,8 @@ def run(ctx: click.Context, backend: str | None, duration: str | None, pytest_ar
     targets = [] if any(Path(a.split("::")[0]).exists() for a in pytest_args) else [str(root / "experiments")]
     args = [sys.executable, "-m", "pytest", *targets, "--rootdir", str(root),
             f"--alluredir={reports / 'allure-results'}", f"--phoenix-reports={reports}", "-p", "no:cacheprovider"]
+    if "--phoenix-merge" not in pytest_args:
+        args.append("--clean-alluredir")  # a fresh run's results; history lives in the HTML report
     if backend:
         args.append(f"--phoenix-backend={backend}")
     if duration:
