@@ -32,20 +32,10 @@ HOST = "127.0.0.1"
 READY_TIMEOUT_S = float(os.environ.get("PHOENIX_READY_TIMEOUT_S", "30"))
 
 
-class _ProcessesLoad(LoadHandle):
-    def __init__(self, driver: ProcessesDriver) -> None:
-        self.driver = driver
-        self.truth = driver.truth
+class _DriverLoad(LoadHandle):
+    """Either load driver behind the backend's load handle."""
 
-    def stop(self) -> None:
-        self.driver.stop()
-
-    def alive_count(self) -> int:
-        return self.driver.alive_count()
-
-
-class _OtlpLoad(LoadHandle):
-    def __init__(self, driver: OtlpFleetDriver) -> None:
+    def __init__(self, driver: ProcessesDriver | OtlpFleetDriver) -> None:
         self.driver = driver
         self.truth = driver.truth
 
@@ -239,7 +229,7 @@ class LocalBackend(Backend):
                                    fix="deploy the variants before starting otlp load")
             targets = [f"http://{HOST}:{p}" for p in self.otlp_http_ports.values()]
             fleet = OtlpFleetDriver(profile, targets, hosts=hosts, interval_s=interval_s)
-            self.load = _OtlpLoad(fleet)
+            self.load = _DriverLoad(fleet)
             fleet.start()
             return self.load
         if driver != "processes":
@@ -247,7 +237,7 @@ class LocalBackend(Backend):
         self.claim.acquire(force=bool(self.options.options.get("force")),
                            timeout_s=float(os.environ.get("PHOENIX_LOCK_TIMEOUT_S", "1800")))
         d = ProcessesDriver(profile, self.runner)
-        self.load = _ProcessesLoad(d)
+        self.load = _DriverLoad(d)
         d.start()
         return self.load
 
