@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GO_COMPONENTS := $(wildcard otel-configs/components/*/go.mod)
 
-.PHONY: setup deps prometheus browser collector run test test-python test-go report lint clean
+.PHONY: setup deps prometheus browser collector kube-cluster run test test-python test-go report lint clean
 
 setup: deps prometheus collector
 
@@ -37,6 +37,11 @@ browser:
 collector: deps
 	@$(BIN)/phoenix toolchain build
 
+# The Kubernetes tests' control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok), built with Go
+# from otel-configs/kube/cluster and cached in ~/.cache/phoenix-harness/kube/<hash>/ (first build: minutes).
+kube-cluster: deps
+	@$(BIN)/python -m phoenix_harness.kube.cluster build
+
 run: setup
 	@$(BIN)/phoenix run; status=$$?; \
 	  $(BIN)/phoenix report || echo "HTML report skipped (see the error above); Allure results are in reports/allure-results"; \
@@ -44,7 +49,7 @@ run: setup
 
 test: setup test-go test-python
 
-test-python: deps browser
+test-python: deps browser kube-cluster
 	@$(BIN)/pytest tests
 
 test-go:

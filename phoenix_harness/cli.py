@@ -10,10 +10,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 import yaml
@@ -21,6 +19,8 @@ import yaml
 from phoenix_harness import __version__
 from phoenix_harness.analysis import Verdict, overall_verdict
 from phoenix_harness.catalog import Catalog, ProfileCatalog, Wiring, render_pipeline
+from phoenix_harness.cli_common import OUTPUT, emit_rows, parse_sets, user_errors
+from phoenix_harness.cli_kube import kube_promote_options, pipeline_deploy_commands, promote_to_kubernetes
 from phoenix_harness.errors import PhoenixError, did_you_mean
 from phoenix_harness.experiments import create_experiment, find_experiments, get_experiment
 from phoenix_harness.loadsim_service import list_states, start_background
@@ -40,40 +40,9 @@ from phoenix_harness.toolchain import (
     validate_config,
 )
 
-F = TypeVar("F", bound=Callable[..., Any])
-OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "json", "yaml"]), default="table",
-                      show_default=True, help="output format")
-
-
-def user_errors(fn: F) -> F:
-    """Print a PhoenixError as one line on stderr and exit with its code; never a traceback."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except PhoenixError as exc:
-            click.echo(exc.one_line(), err=True)
-            sys.exit(exc.exit_code)
-
-    return wrapper  # type: ignore[return-value]
-
 
 def _root(ctx: click.Context) -> Path:
     return Path(ctx.obj["root"])
-
-
-def emit_rows(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str]) -> None:
-    if fmt == "json":
-        click.echo(json.dumps(list(rows), indent=2, default=str))
-    elif fmt == "yaml":
-        click.echo(yaml.safe_dump(list(rows), sort_keys=False), nl=False)
-    else:
-        table = [[str(r.get(c, "")) for c in columns] for r in rows]
-        widths = [max([len(c)] + [len(row[i]) for row in table]) for i, c in enumerate(columns)]
-        click.echo("  ".join(c.upper().ljust(widths[i]) for i, c in enumerate(columns)).rstrip())
-        for row in table:
-            click.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -234,7 +203,10 @@ def run(ctx: click.Context, backend: str | None, duration: str | None, pytest_ar
 
 @main.group()
 def pipeline() -> None:
-    """The pipeline catalog in otel-configs/."""
+    """The pipeline catalog in otel-configs/, and deployments of pipelines to Kubernetes."""
+
+
+pipeline_deploy_commands(pipeline)
 
 
 @pipeline.command("list")
@@ -265,21 +237,11 @@ def pipeline_show(ctx: click.Context, name: str, overrides: tuple[str, ...]) -> 
     """Show a pipeline's metadata and its rendered collector config."""
     catalog = Catalog(_root(ctx) / "otel-configs")
     entry = catalog.get(name)
-    rendered = render_pipeline(entry, _dummy_wiring(name), _parse_sets(overrides))
+    rendered = render_pipeline(entry, _dummy_wiring(name), parse_sets(overrides))
     click.echo(yaml.safe_dump({"pipeline": entry.as_dict(), "parameters_used": dict(rendered.parameters)},
                               sort_keys=False))
     click.echo("# rendered collector config")
     click.echo(yaml.safe_dump(mask_config(rendered.config), sort_keys=False, width=120))
-
-
-def _parse_sets(items: Sequence[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise PhoenixError("E901", f"--set {item!r} is not PARAM=VALUE", fix="write e.g. --set k=5")
-        key, value = item.split("=", 1)
-        out[key] = yaml.safe_load(value)
-    return out
 
 
 @pipeline.command("validate")
@@ -539,17 +501,20 @@ def experiment_delete(ctx: click.Context, name: str) -> None:
 
 @experiment.command("promote")
 @click.argument("name")
-@click.option("--backend", default="local", show_default=True, help="where to apply the candidate")
+@click.option("--backend", type=click.Choice(["local", "kubernetes"]), default="local", show_default=True,
+              help="where to apply the candidate")
+@kube_promote_options
 @click.pass_context
 @user_errors
-def experiment_promote(ctx: click.Context, name: str, backend: str) -> None:
-    """Apply NAME's candidate if its last run was promoted (local backend: record it as active)."""
+def experiment_promote(ctx: click.Context, /, name: str, backend: str, **kube: Any) -> None:
+    """Apply NAME's candidate if its last run was promoted (local: record it as the active pipeline;
+    kubernetes: deploy it to the nodes --target selects, keeping the previous version for rollback)."""
     entry = _promotion_entry(ctx, name)
     if entry["verdict"] != Verdict.PROMOTE.value:
         raise PhoenixError("E138", f"'{name}' ended {entry['verdict']}, not promote", fix="fix and re-run it first")
-    if backend != "local":
-        raise PhoenixError("E139", f"promotion to backend '{backend}' is not available here",
-                           fix="use --backend local")
+    if backend == "kubernetes":
+        click.echo(promote_to_kubernetes(_root(ctx), name, entry["candidate"], **kube).summary())
+        return
     record = record_active_pipeline(entry["candidate"], experiment=name)
     click.echo(f"active pipeline is now {entry['candidate']} (recorded in {record})")
 

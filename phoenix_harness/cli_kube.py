@@ -26,11 +26,9 @@ namespace: ``--namespace``, else ``PHOENIX_KUBE_NAMESPACE``, else the context's 
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from functools import wraps
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,6 +36,7 @@ import click
 import yaml
 
 from phoenix_harness.catalog import Catalog
+from phoenix_harness.cli_common import emit_rows, parse_sets, user_errors
 from phoenix_harness.errors import PhoenixError
 from phoenix_harness.kube import labels as L
 from phoenix_harness.kube import manifests as M
@@ -52,20 +51,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_REMOTE_WRITE = "http://prometheus:9090/api/v1/write"
 
 
-def _user_errors(fn: F) -> F:
-    """One line on stderr and the error's exit code for a PhoenixError; never a traceback."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except PhoenixError as exc:
-            click.echo(exc.one_line(), err=True)
-            sys.exit(exc.exit_code)
-
-    return wrapper  # type: ignore[return-value]
-
-
 def _cluster_options(fn: F) -> F:
     fn = click.option("--context", "context", default=None, envvar="PHOENIX_KUBE_CONTEXT",
                       help="kubeconfig context (default: the current one)")(fn)
@@ -78,19 +63,6 @@ _OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "json", "ya
                        show_default=True, help="output format")
 
 
-def _emit(rows: Sequence[Mapping[str, Any]], fmt: str, columns: Sequence[str]) -> None:
-    if fmt == "json":
-        click.echo(json.dumps(list(rows), indent=2, default=str))
-    elif fmt == "yaml":
-        click.echo(yaml.safe_dump([dict(r) for r in rows], sort_keys=False), nl=False)
-    else:
-        table = [[str(r.get(c, "")) for c in columns] for r in rows]
-        widths = [max([len(c)] + [len(row[i]) for row in table]) for i, c in enumerate(columns)]
-        click.echo("  ".join(c.upper().ljust(widths[i]) for i, c in enumerate(columns)).rstrip())
-        for row in table:
-            click.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
-
-
 def connect(namespace: str | None, context: str | None) -> Kube:
     """The cluster of ``context`` and the namespace rule above."""
     return Kube(context=context, namespace=namespace)
@@ -98,16 +70,6 @@ def connect(namespace: str | None, context: str | None) -> Kube:
 
 def _deployments(namespace: str | None, context: str | None) -> Deployments:
     return Deployments(connect(namespace, context), say=lambda m: click.echo(m, err=True))
-
-
-def _parse_sets(items: Sequence[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise PhoenixError("E901", f"--set {item!r} is not PARAM=VALUE", fix="write e.g. --set k=5")
-        out[key] = yaml.safe_load(value)
-    return out
 
 
 def _validate_locally(root: Path, config: Mapping[str, Any], pipeline: str, say: Callable[[str], None]) -> None:
@@ -199,7 +161,7 @@ def _ctx_root(ctx: click.Context) -> Path:
 
 def _print_status(st: DeploymentStatus, output: str) -> None:
     if output != "table":
-        _emit([st.as_dict()], output, [])
+        emit_rows([st.as_dict()], output, [])
         return
     click.echo(f"deployment:  {st.name} (namespace {st.namespace})")
     click.echo(f"pipeline:    {st.pipeline}  version v{st.version}  (kept: "
@@ -234,7 +196,7 @@ def pipeline_deploy_commands(group: click.Group) -> click.Group:
     @click.option("--no-validate", is_flag=True, help="skip the local 'otelcol validate' of the rendered config")
     @_cluster_options
     @click.pass_context
-    @_user_errors
+    @user_errors
     def deploy(ctx: click.Context, pipeline: str, target: str, deployment: str | None, overrides: tuple[str, ...],
                image: str | None, remote_write: str | None, interval: str, timeout: str, wait: bool,
                no_validate: bool, namespace: str | None, context: str | None) -> None:
@@ -244,7 +206,7 @@ def pipeline_deploy_commands(group: click.Group) -> click.Group:
         reported with the pod's reason and what to do, and 'rollback' returns to the previous version.
         """
         st = deploy_pipeline(_ctx_root(ctx), pipeline, deployment=deployment, target=target, namespace=namespace,
-                             context=context, image=image, parameters=_parse_sets(overrides),
+                             context=context, image=image, parameters=parse_sets(overrides),
                              remote_write=remote_write, interval_s=parse_duration(interval, where="--interval"),
                              wait=wait, timeout_s=parse_duration(timeout, where="--timeout"),
                              validate=not no_validate)
@@ -254,7 +216,7 @@ def pipeline_deploy_commands(group: click.Group) -> click.Group:
     @click.argument("name")
     @_OUTPUT
     @_cluster_options
-    @_user_errors
+    @user_errors
     def status(name: str, output: str, namespace: str | None, context: str | None) -> None:
         """A deployment's version, pods and, when they are not running, why and what to do.
 
@@ -268,7 +230,7 @@ def pipeline_deploy_commands(group: click.Group) -> click.Group:
     @group.command("get-active-config")
     @click.argument("name")
     @_cluster_options
-    @_user_errors
+    @user_errors
     def get_active_config(name: str, namespace: str | None, context: str | None) -> None:
         """The collector config deployment NAME runs now (secrets masked)."""
         text = _deployments(namespace, context).get_active_config(name)
@@ -280,26 +242,26 @@ def pipeline_deploy_commands(group: click.Group) -> click.Group:
     @_OUTPUT
     @click.option("-A", "--all-namespaces", is_flag=True, help="every namespace (needs cluster-wide list)")
     @_cluster_options
-    @_user_errors
+    @user_errors
     def list_deployments(output: str, all_namespaces: bool, namespace: str | None, context: str | None) -> None:
         """Pipeline deployments in the namespace."""
         rows = [s.as_dict() for s in _deployments(namespace, context).list_deployments(all_namespaces=all_namespaces)]
         if output == "table":
             rows = [{**r, "version": f"v{r['version']}", "ready": f"{r['ready']}/{r['desired']}",
                      "problem": r["problems"][0]["reason"] if r["problems"] else ""} for r in rows]
-        _emit(rows, output, ["name", "namespace", "pipeline", "version", "target", "ready", "state", "problem"])
+        emit_rows(rows, output, ["name", "namespace", "pipeline", "version", "target", "ready", "state", "problem"])
 
     @group.command("history")
     @click.argument("name")
     @_OUTPUT
     @_cluster_options
-    @_user_errors
+    @user_errors
     def history(name: str, output: str, namespace: str | None, context: str | None) -> None:
         """The versions of deployment NAME kept on the cluster (the active one marked)."""
         rows = [r.as_dict() for r in _deployments(namespace, context).history(name)]
         if output == "table":
             rows = [{**r, "version": f"v{r['version']}", "active": "*" if r["active"] else ""} for r in rows]
-        _emit(rows, output, ["version", "active", "pipeline", "target", "image", "deployed_at", "source"])
+        emit_rows(rows, output, ["version", "active", "pipeline", "target", "image", "deployed_at", "source"])
 
     @group.command("rollback")
     @click.argument("name")
@@ -307,7 +269,7 @@ def pipeline_deploy_commands(group: click.Group) -> click.Group:
     @click.option("--timeout", default="180s", show_default=True, help="how long to wait for the rollout")
     @click.option("--wait/--no-wait", default=True, show_default=True, help="wait until every pod is ready")
     @_cluster_options
-    @_user_errors
+    @user_errors
     def rollback(name: str, to_version: int | None, timeout: str, wait: bool, namespace: str | None,
                  context: str | None) -> None:
         """Return deployment NAME to its previous version (or --to-version N)."""
@@ -319,7 +281,7 @@ def pipeline_deploy_commands(group: click.Group) -> click.Group:
     @click.argument("name")
     @click.option("--wait/--no-wait", default=True, show_default=True, help="wait until its pods are gone")
     @_cluster_options
-    @_user_errors
+    @user_errors
     def delete(name: str, wait: bool, namespace: str | None, context: str | None) -> None:
         """Delete deployment NAME: its DaemonSet, Service, ServiceAccount, RBAC and every kept version."""
         deleted = _deployments(namespace, context).delete(name, wait=wait)

@@ -30,6 +30,10 @@ class Option:
 OPTIONS = (
     Option("backend", "where pipelines and load run: local (default) or a backend a plugin adds",
            "local", "PHOENIX_BACKEND"),
+    Option("kube-context", "kubeconfig context for --phoenix-backend kubernetes (default: the current one)",
+           None, "PHOENIX_KUBE_CONTEXT"),
+    Option("namespace", "namespace for --phoenix-backend kubernetes (default: the context's, else phoenix-harness)",
+           None, "PHOENIX_KUBE_NAMESPACE"),
     Option("reports", "directory for promotion.json and raw measurements (default: ROOT/reports)",
            None, "PHOENIX_REPORTS_DIR"),
     Option("root", "repository root holding otel-configs/ and load-profiles/ (default: found upwards from "

@@ -52,7 +52,11 @@ class PhoenixSession:
         self.warmup = option("warmup").value(given["warmup"])
         self.build = not bool(given["no-build"])
         self.options = EngineOptions(self.root, self.reports_dir, self.backend, build_collector=self.build,
-                                     backend_options={"force": bool(option("force").value(given["force"]))})
+                                     backend_options={
+                                         "force": bool(option("force").value(given["force"])),
+                                         "kube_context": option("kube-context").value(given["kube-context"]),
+                                         "namespace": option("namespace").value(given["namespace"]),
+                                     })
         self.promotion = PromotionWriter(self.reports_dir / "promotion.json",
                                          self.reports_dir / "runs" / self.options.run_id / "promotion.json")
         if given["merge"]:

@@ -64,8 +64,17 @@ def leftovers(kube: Kube) -> list[str]:
     return found
 
 
+_STARTED: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how long the cluster took to start (measured by the fixture) at the end of the run."""
+    for line in _STARTED:
+        terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
-def kube_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeTestCluster]:
+def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeTestCluster]:
     binaries = locate_binaries(REPO)
     if binaries is None:
         pytest.fail(f"the test cluster's binaries are not built (expected in {binaries_dir(REPO)}): {BUILD_HINT}",
@@ -76,10 +85,8 @@ def kube_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     cluster.start()
     timings = {**cluster.timings, "fixture_s": round(time.monotonic() - started, 2)}
     (work / "start-timings.json").write_text(json.dumps(timings, indent=2))
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"kube test cluster (Kubernetes {binaries.kubernetes_version}, {len(cluster.nodes)} "
-                            f"simulated nodes) started in {timings['total_s']:.1f}s: {timings}")
+    _STARTED.append(f"kube test cluster (Kubernetes {binaries.kubernetes_version}, {len(cluster.nodes)} simulated "
+                    f"nodes) started in {timings['total_s']:.1f}s: {timings}")
     try:
         yield KubeTestCluster(cluster.kubeconfig, cluster.server, binaries.kubernetes_version, timings,
                               cluster.nodes, work)

@@ -20,6 +20,7 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import ssl
 import subprocess
 import sys
@@ -439,6 +440,11 @@ def _main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "path":
             print(require_binaries(root).directory)
         else:
+            def interrupt(signum: int, frame: object) -> None:
+                raise KeyboardInterrupt
+
+            signal.signal(signal.SIGTERM, interrupt)
+            signal.signal(signal.SIGINT, interrupt)  # also when started in the background (SIGINT ignored)
             work = Path(tempfile.mkdtemp(prefix="phoenix-kube-"))
             with LocalCluster(require_binaries(root), work, root / STAGES) as cluster:
                 print(f"export KUBECONFIG={cluster.kubeconfig}   # started in {cluster.timings['total_s']}s; "

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -29,13 +29,22 @@ from phoenix_harness.kube import manifests as M
 from phoenix_harness.kube.client import Kube
 from phoenix_harness.kube.deployments import Deployments
 from phoenix_harness.kube.render import pod_wiring, render_for_pod
-from tests.kube_cluster import REPO, KubeTestCluster, leftovers
 
+if TYPE_CHECKING:
+    from tests.kube_cluster import KubeTestCluster
+
+REPO = Path(__file__).resolve().parents[2]
 pytest_plugins = ("tests.kube_cluster",)  # fixtures: kube_cluster (session), kube_namespace
 pytestmark = pytest.mark.e2e
 
 CATALOG = Catalog(REPO / "otel-configs")
 IMAGE = "example.com/phoenix/otelcol-phoenix:test"  # stands for the project's distribution image
+
+
+def kube_namespace_leftovers(kube: Kube) -> list[str]:
+    from tests.kube_cluster import leftovers  # imported late: pytest loads (and rewrites) it as a plugin first
+
+    return leftovers(kube)
 
 
 def cli(kube: Kube, *args: str) -> Result:
@@ -132,7 +141,7 @@ def test_deploy_status_config_list_rollback_delete(kube_namespace: Kube) -> None
     gone = cli(kube_namespace, "delete", "edge")
     assert gone.exit_code == 0, gone.output
     assert "ConfigMap/edge-v2" in gone.stdout
-    assert leftovers(kube_namespace) == []
+    assert kube_namespace_leftovers(kube_namespace) == []
     missing = cli(kube_namespace, "status", "edge")
     assert missing.exit_code == 2 and "E438" in missing.stderr
 
@@ -309,7 +318,7 @@ def test_experiment_on_simulated_nodes_ends_inconclusive_and_leaves_nothing(kube
     assert {"DaemonSet", "Job", "Deployment", "Role"} <= {m["kind"] for m in manifests}
     pods = json.loads((raw / "kubernetes-pods.json").read_text())
     assert sum(1 for p in pods if p["ready"]) >= 5  # 2 x 2 collectors + Prometheus were up
-    assert leftovers(kube_namespace) == []
+    assert kube_namespace_leftovers(kube_namespace) == []
 
 
 def test_load_job_truth_is_read_from_its_log_lines() -> None:
@@ -323,3 +332,34 @@ def test_load_job_truth_is_read_from_its_log_lines() -> None:
     assert load.alive_count() == 1
     assert [(p.name, p.host) for p in load.truth.critical_through(2.0, 4.0)] == [("postgres", "edge-1")]
     assert load.truth.datapoints_sent == 42
+
+
+@pytest.mark.parametrize(("ours", "theirs", "kind", "severity"), [
+    (["a", "b", "c"], ["x"], "none", "none"),
+    (["a", "b", "c"], ["a"], "partial", "warning"),       # 33 %
+    (["a", "b"], ["b", "x"], "partial", "error"),          # 50 %
+    (["a", "b"], ["a", "b", "c"], "complete", "blocking"),  # 100 %
+])
+def test_overlap_severity_thresholds(ours: list[str], theirs: list[str], kind: str, severity: str) -> None:
+    from phoenix_harness.kube.overlap import ExperimentClaim, compare
+
+    report = compare(ours, [ExperimentClaim("r1", "other", "ns", tuple(theirs), "role=x")])
+    assert (report.kind, report.severity) == (kind, severity)
+    assert report.as_dict()["affected_nodes"] == sorted(set(ours) & set(theirs))
+
+
+def test_pod_diagnosis_names_the_reason_and_the_fix() -> None:
+    from phoenix_harness.kube.diagnose import pod_problems
+
+    pod = {"metadata": {"name": "c-1", "namespace": "ns"}, "spec": {"nodeName": "edge-1"},
+           "status": {"containerStatuses": [{"name": "otelcol", "restartCount": 4, "state": {"running": {}},
+                                             "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}}],
+                      "conditions": [{"type": "PodScheduled", "status": "True"}]}}
+    [problem] = pod_problems(pod)
+    assert (problem.reason, problem.fatal, problem.restarts) == ("OOMKilled", True, 4)
+    assert "memory limit" in problem.fix
+    pending = {"metadata": {"name": "c-2", "namespace": "ns"}, "spec": {},
+               "status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                          "message": "0/5 nodes are available: 5 node(s) didn't match selector"}]}}
+    [unschedulable] = pod_problems(pending)
+    assert unschedulable.reason == "Unschedulable" and not unschedulable.fatal and "--target" in unschedulable.fix
