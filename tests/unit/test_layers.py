@@ -9,7 +9,8 @@ PKG = Path(__file__).resolve().parents[2] / "phoenix_harness"
 
 LAYER = {
     "errors": 0, "secrets": 0, "procs": 0, "hookspecs": 0,
-    "spec": 1, "catalog": 2, "toolchain": 3, "backends": 4, "kube": 4, "cli_kube": 9, "cli_common": 9, "loadsim": 4.5, "measure": 4.6,
+    "spec": 1, "catalog": 2, "toolchain": 3, "backends": 4, "kube": 4, "cli_kube": 9, "cli_common": 9,
+    "loadsim": 4.5, "measure": 4.6,
     "analysis": 7, "events": 8.1, "reporting": 8.2, "engine": 8.3, "plugin_manager": 8.3, "probe": 8.3,
     "experiments": 8.3, "loadsim_service": 9,
     "options": 9, "pytest_plugin": 9, "cli": 9, "strategies": 9,
