@@ -20,12 +20,13 @@ class _DefaultCostModel:
 
 
 def make_plugin_manager(extra: Iterable[object] = ()) -> pluggy.PluginManager:
-    from phoenix_harness.backends import kubernetes, local
+    from phoenix_harness.backends import docker, kubernetes, local
 
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     pm.register(local, "phoenix-backend-local")
     pm.register(kubernetes, "phoenix-backend-kubernetes")
+    pm.register(docker, "phoenix-backend-docker")
     pm.register(_DefaultCostModel(), "phoenix-cost-default")
     pm.load_setuptools_entrypoints(hookspecs.PROJECT)
     for plugin in extra:

@@ -41,6 +41,20 @@ class LoadHandle(ABC):
     truth: Any
 
 
+class DriverLoad(LoadHandle):
+    """Either load driver (anything with ``truth``, ``stop()`` and ``alive_count()``) as a load handle."""
+
+    def __init__(self, driver: Any) -> None:
+        self.driver = driver
+        self.truth = driver.truth
+
+    def stop(self) -> None:
+        self.driver.stop()
+
+    def alive_count(self) -> int:
+        return int(self.driver.alive_count())
+
+
 class Backend(ABC):
     """One run's environment. ``close()`` must leave nothing behind, whatever happened before."""
 

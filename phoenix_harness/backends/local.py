@@ -16,7 +16,7 @@ from typing import IO
 
 import yaml
 
-from phoenix_harness.backends.base import Backend, BackendRegistry, DeployedVariant, LoadHandle
+from phoenix_harness.backends.base import Backend, BackendRegistry, DeployedVariant, DriverLoad, LoadHandle
 from phoenix_harness.catalog import RenderedPipeline, Wiring
 from phoenix_harness.errors import InfrastructureError, PhoenixError
 from phoenix_harness.hookspecs import hookimpl
@@ -30,20 +30,6 @@ from phoenix_harness.toolchain import cache_dir
 
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = float(os.environ.get("PHOENIX_READY_TIMEOUT_S", "30"))
-
-
-class _DriverLoad(LoadHandle):
-    """Either load driver behind the backend's load handle."""
-
-    def __init__(self, driver: ProcessesDriver | OtlpFleetDriver) -> None:
-        self.driver = driver
-        self.truth = driver.truth
-
-    def stop(self) -> None:
-        self.driver.stop()
-
-    def alive_count(self) -> int:
-        return self.driver.alive_count()
 
 
 class HostClaim:
@@ -229,7 +215,7 @@ class LocalBackend(Backend):
                                    fix="deploy the variants before starting otlp load")
             targets = [f"http://{HOST}:{p}" for p in self.otlp_http_ports.values()]
             fleet = OtlpFleetDriver(profile, targets, hosts=hosts, interval_s=interval_s)
-            self.load = _DriverLoad(fleet)
+            self.load = DriverLoad(fleet)
             fleet.start()
             return self.load
         if driver != "processes":
@@ -237,7 +223,7 @@ class LocalBackend(Backend):
         self.claim.acquire(force=bool(self.options.options.get("force")),
                            timeout_s=float(os.environ.get("PHOENIX_LOCK_TIMEOUT_S", "1800")))
         d = ProcessesDriver(profile, self.runner)
-        self.load = _DriverLoad(d)
+        self.load = DriverLoad(d)
         d.start()
         return self.load
 
