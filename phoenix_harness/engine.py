@@ -136,6 +136,12 @@ class Engine:
                 if keep:
                     keep(raw_dir)
             backend.close()
+            refused = list(getattr(getattr(getattr(backend, "load", None), "driver", None), "refused_to_stop", []))
+            if refused:
+                result.infrastructure_errors.append(
+                    f"error[E504] {len(refused)} load process(es) ignored SIGTERM and had to be killed: "
+                    f"{', '.join(refused[:5])} (fix: the load was not under control; check the profile's "
+                    "ignores_sigterm and re-run)")
         if result.infrastructure_errors:
             result.verdict = Verdict.INCONCLUSIVE
         (raw_dir / "result.json").write_text(json.dumps(result.as_dict(), indent=2, default=str))

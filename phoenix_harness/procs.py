@@ -125,11 +125,12 @@ class ProcessRunner:
     def stop(self, child: Child, timeout: float = 5.0) -> None:
         stop_children([child], timeout)
 
-    def stop_many(self, children: Sequence[Child], timeout: float = 5.0) -> None:
-        stop_children(children, timeout)
+    def stop_many(self, children: Sequence[Child], timeout: float = 5.0) -> list[Child]:
+        escalated = stop_children(children, timeout)
         gone = {id(c) for c in children}
         self.children = [c for c in self.children if id(c) not in gone]
         self._write_record()
+        return escalated
 
     def stop_all(self, timeout: float = 5.0) -> None:
         stop_children(self.children, timeout)
@@ -142,8 +143,10 @@ class ProcessRunner:
             self.record.unlink()
 
 
-def stop_children(children: Sequence[Child], timeout: float = 5.0) -> None:
-    """SIGTERM each child's process group, wait, then SIGKILL what is left."""
+def stop_children(children: Sequence[Child], timeout: float = 5.0) -> list[Child]:
+    """SIGTERM each child's process group, wait, then SIGKILL what is left. Returns the children that
+    ignored SIGTERM and had to be killed."""
+    escalated: list[Child] = []
     live = [c for c in children if c.popen.poll() is None]
     for c in live:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -154,6 +157,7 @@ def stop_children(children: Sequence[Child], timeout: float = 5.0) -> None:
         try:
             c.popen.wait(remaining)
         except subprocess.TimeoutExpired:
+            escalated.append(c)
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(c.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -161,6 +165,7 @@ def stop_children(children: Sequence[Child], timeout: float = 5.0) -> None:
     for c in children:  # group members that outlived their leader
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(c.pid, signal.SIGKILL)
+    return escalated
 
 
 def new_run_id() -> str:

@@ -63,10 +63,13 @@ class ProcessesDriver:
         self._lock = threading.Lock()
         self._started = time.monotonic()
         self._pending: list[ProcessGroup] = []
+        self.refused_to_stop: list[str] = []  # "name (pid N)" of processes that ignored SIGTERM at teardown
 
     def _spawn(self, name: str, group: ProcessGroup) -> None:
         argv = [name, name, str(os.getpid()), group.cpu_pattern, f"{group.cpu_cores:g}", group.memory_pattern,
                 f"{group.memory_mb:g}", f"{group.lifetime_s or 0:g}", str(self._rng.randrange(1 << 30))]
+        if group.ignores_sigterm:
+            argv.append("ignore-term")
         child = self.runner.start(f"load:{name}", argv, executable=str(self._worker), record=False)
         record = ProcessRecord(name=name, pid=child.pid, critical=group.critical, group=group.name_template,
                                started_at=time.time())
@@ -120,7 +123,8 @@ class ProcessesDriver:
         now = time.time()
         with self._lock:
             children = [c for c, _, _ in self._live.values()]
-            self.runner.stop_many(children)
+            escalated = self.runner.stop_many(children, timeout=2.0)
+            self.refused_to_stop = [f"{c.role.removeprefix('load:')} (pid {c.pid})" for c in escalated]
             for _, record, _ in self._live.values():
                 if record.ended_at is None:
                     record.ended_at = now

@@ -1,9 +1,10 @@
 /* Phoenix harness load worker: one simulated process.
  *
- * Usage: phoenix-worker NAME PARENT_PID CPU_PATTERN CPU_CORES MEM_PATTERN MEM_MB LIFETIME_S SEED
+ * Usage: phoenix-worker NAME PARENT_PID CPU_PATTERN CPU_CORES MEM_PATTERN MEM_MB LIFETIME_S SEED [ignore-term]
  * Sets its kernel name (/proc/PID/status Name) to NAME, burns CPU following CPU_PATTERN, holds
  * MEM_MB of touched memory following MEM_PATTERN, exits after LIFETIME_S (0 = never) and dies with
- * its parent (PR_SET_PDEATHSIG plus a parent check every period).
+ * its parent (PR_SET_PDEATHSIG plus a parent check every period). With "ignore-term" it ignores SIGTERM,
+ * like a stubborn daemon, so that teardown has to escalate.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -50,7 +51,7 @@ static size_t mem_target(const char *pattern, double mb, double t) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 9) {
+    if (argc != 9 && argc != 10) {
         fprintf(stderr, "usage: %s NAME PARENT_PID CPU_PATTERN CPU_CORES MEM_PATTERN MEM_MB LIFETIME_S SEED\n", argv[0]);
         return 2;
     }
@@ -63,6 +64,7 @@ int main(int argc, char **argv) {
     double lifetime = atof(argv[7]);
     rng_state = (uint64_t)atoll(argv[8]) * 0x9E3779B97F4A7C15ULL + 1;
 
+    if (argc == 10 && strcmp(argv[9], "ignore-term") == 0) signal(SIGTERM, SIG_IGN);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) return 0; /* parent died before we got here */
     prctl(PR_SET_NAME, name, 0, 0, 0);

@@ -60,6 +60,7 @@ class ProcessGroup:
     churn_per_minute: float = 0.0
     start_after_s: float = 0.0
     restart: bool = True
+    ignores_sigterm: bool = False
 
     def names(self) -> list[str]:
         return [self.name_template.format(i=i) for i in range(self.count)]

@@ -262,6 +262,7 @@ def profile_from_mapping(data: Mapping[str, Any], *, source: str,
             start_after_s=(parse_duration(g["start_after"], where=f"{source} (processes.{i}.start_after)")
                            if g.get("start_after") else 0.0),
             restart=bool(g.get("restart", True)),
+            ignores_sigterm=bool(g.get("ignores_sigterm", False)),
         )
         try:
             group.names()

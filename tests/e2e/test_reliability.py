@@ -232,3 +232,34 @@ def test_two_separate_runs_at_once_share_nothing_and_agree(tmp_path: Path) -> No
         (entry,) = json.loads((run / "promotion.json").read_text())["experiments"]
         assert entry["verdict"] == "promote"
     assert harness_processes() == []
+
+
+def test_load_process_that_refuses_to_die_is_inconclusive_and_named(tmp_path: Path, repo_copy: Path) -> None:
+    (repo_copy / "load-profiles" / "stubborn.yaml").write_text(textwrap.dedent("""\
+        name: stubborn
+        description: steady critical services and one daemon that ignores SIGTERM
+        processes:
+          - {name: "postgres-{i}", count: 2, critical: true, cpu: {pattern: steady, cores: 0.01}}
+          - {name: "worker-{i}", count: 5, cpu: {pattern: idle}}
+          - {name: stubbornd, cpu: {pattern: idle}, ignores_sigterm: true}
+    """))
+    exp = tmp_path / "exps"
+    exp.mkdir()
+    (exp / "test_exp.py").write_text(textwrap.dedent("""
+        import pytest
+        pytestmark = pytest.mark.experiment(baseline="process-baseline-v1",
+            candidate="process-priority-filter-v1", load="stubborn", duration="10s", warmup="2s")
+
+        def test_keeps_critical(experiment):
+            assert experiment.critical_retention == 1.0
+    """))
+    reports = tmp_path / "reports"
+    argv = [sys.executable, "-m", "pytest", str(exp), "-p", "no:cacheprovider", f"--rootdir={exp}",
+            f"--phoenix-root={repo_copy}", f"--phoenix-reports={reports}"]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=exp)
+    entry = only_entry(reports)
+    assert entry["verdict"] == "inconclusive", out.stdout[-2000:]
+    cause = " ".join(entry["infrastructure_errors"])
+    assert "E504" in cause and "stubbornd" in cause
+    assert gate(reports) == 3
+    assert harness_processes() == []
