@@ -14,6 +14,7 @@ from phoenix_harness.measure import VariantMeasurement
 from phoenix_harness.spec import ExperimentSpec, Threshold
 
 MIN_BUCKETS = 3
+MIN_DPM = 1e-6  # datapoints per minute below this are "no data"
 FIDELITY_TOLERANCE = 0.10
 
 
@@ -186,7 +187,8 @@ def category_of(kpi: str) -> str:
 def bootstrap_ratio_ci(baseline: Sequence[float], candidate: Sequence[float], *, iterations: int = 2000,
                        seed: int = 7, level: float = 0.95) -> tuple[float, float] | None:
     """CI of ``1 - mean(candidate)/mean(baseline)`` by resampling paired intervals."""
-    pairs = [(b, c) for b, c in zip(baseline, candidate, strict=False) if b > 0]
+    # An interval whose baseline exported (next to) nothing carries no information about a ratio.
+    pairs = [(b, c) for b, c in zip(baseline, candidate, strict=False) if b > MIN_DPM]
     if len(pairs) < MIN_BUCKETS:
         return None
     rng = random.Random(seed)

@@ -17,7 +17,7 @@ from phoenix_harness.analysis import (
     decide,
     overall_verdict,
 )
-from phoenix_harness.analysis.kpis import category_of
+from phoenix_harness.analysis.kpis import MIN_DPM, category_of
 from phoenix_harness.loadsim import GroundTruth, ProcessRecord
 from phoenix_harness.measure import VariantMeasurement
 from phoenix_harness.spec import ExperimentSpec, PipelineRef, parse_threshold
@@ -83,7 +83,7 @@ pairs = st.lists(
 def test_bootstrap_bounds(data: list[tuple[float, float]], seed: int) -> None:
     base = [b for b, _ in data]
     cand = [c for _, c in data]
-    usable = [(b, c) for b, c in data if b > 0]
+    usable = [(b, c) for b, c in data if b > MIN_DPM]
     ci = bootstrap_ratio_ci(base, cand, iterations=200, seed=seed)
     if len(usable) < 3:
         assert ci is None
