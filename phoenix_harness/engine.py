@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -167,13 +168,20 @@ class Engine:
         self.emit(PhaseStarted(spec.name, "deploy"))
         if spec.driver == "otlp":  # synthetic fleet: send once the receivers listen
             deployed = backend.deploy(rendered)
+            t_deployed = time.monotonic()
             load = backend.start_load(profile, spec.driver, hosts=spec.hosts, interval_s=spec.collection_interval_s)
+            timings["load_start_s"] = time.monotonic() - t_deployed
+            t_collectors = t0
         else:  # real processes exist before the first scrape
             load = backend.start_load(profile, spec.driver, hosts=spec.hosts, interval_s=spec.collection_interval_s)
+            t_collectors = time.monotonic()
+            timings["load_start_s"] = t_collectors - t0
             deployed = backend.deploy(rendered)
+        timings["collectors_healthy_s"] = time.monotonic() - t_collectors
         reader = PrometheusReader(backend.prometheus_url)
         waited = reader.wait_scraped([d.variant for d in deployed], SCRAPED_TIMEOUT_S, backend.check)
         timings["ready_and_scraped_s"] = time.monotonic() - t0
+        timings["variants_ready_and_scraped_s"] = time.monotonic() - t_collectors
         timings["scrape_wait_s"] = waited
         self.emit(PhaseFinished(spec.name, "deploy", timings["ready_and_scraped_s"],
                                 f"{len(deployed)} variants ready and scraped, {load.alive_count()} load processes"))
@@ -231,9 +239,11 @@ class Engine:
 
 
 def _copy_into(target: ExperimentResult, source: ExperimentResult) -> None:
-    for name in ("baseline", "candidate", "kpis", "lost_critical", "unobserved_critical", "failed_checks",
-                 "verdict", "load_windows", "window"):
-        setattr(target, name, getattr(source, name))
+    """Everything the analysis computed, into the result object the caller already holds."""
+    for f in dataclasses.fields(source):
+        if f.name in ("spec", "raw_dir", "infrastructure_errors", "timings", "user_error"):
+            continue
+        setattr(target, f.name, getattr(source, f.name))
     target.infrastructure_errors.extend(source.infrastructure_errors)
     target.timings.update(source.timings)
 
