@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from phoenix_harness.reporting.html import generate_report, open_report_check
 from tests.conftest import REPO, harness_processes
 
 pytestmark = pytest.mark.e2e
@@ -75,6 +76,10 @@ def test_real_experiment_promotes_priority_filter(tmp_path: Path) -> None:
     assert (raw / "samples.csv").read_text().count("\n") > 5
     assert harness_processes() == []
     print(f"e2e wall time {wall:.1f}s, ready and scraped in {entry['timings_s']['ready_and_scraped_s']:.2f}s")
+    # The HTML report made from this run shows the experiment's tests (headless Chromium).
+    report = generate_report(results, tmp_path / "reports" / "allure-report")
+    shown = open_report_check(report)
+    assert {"test_cuts_cost", "test_keeps_critical", "test_overhead"} <= set(shown)
 
 
 def test_candidate_dropping_a_critical_process_is_rejected(tmp_path: Path) -> None:
