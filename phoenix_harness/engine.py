@@ -95,7 +95,8 @@ class Engine:
                 run_dir = runs_root / new_run_id()
                 backend_cls = backend_registry(self.pm).get(self.options.backend)
                 backend = backend_cls(BackendOptions(run_dir, collector.path, prometheus.path,
-                                                     {**self.options.backend_options, "experiment": spec.name},
+                                                     {**self.options.backend_options, "experiment": spec.name,
+                                                      "driver": spec.driver},
                                                      lambda m: self.say(spec.name, m)))
                 backend.start()
                 receiver = "otlp" if spec.driver == "otlp" else "host_metrics"

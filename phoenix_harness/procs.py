@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -33,8 +34,35 @@ def _child_setup() -> None:  # runs in the child between fork and exec
         _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+_handed_out: set[int] = set()
+_port_rng = random.Random()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        lo, hi = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(lo), int(hi)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port free right now on ``host``. The kernel hands them out spread over the ephemeral range."""
+    """A port free right now on ``host``, chosen *below* the kernel's ephemeral range.
+
+    Ports from ``bind(0)`` come from the ephemeral range, which outgoing connections (remote write,
+    queries) also draw from: a port chosen that way can be taken by a connection before the server that
+    was meant to listen on it starts. Random ports below that range, never handed out twice by this
+    process, make that race practically impossible, also between concurrent runs.
+    """
+    lo = 20000
+    hi = _ephemeral_range()[0] - 1
+    for _ in range(200):
+        port = _port_rng.randint(lo, max(lo, hi))
+        if port in _handed_out:
+            continue
+        if port_is_free(port, host):
+            _handed_out.add(port)
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])

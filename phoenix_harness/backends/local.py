@@ -101,6 +101,7 @@ class LocalBackend(Backend):
         self.otlp_http_ports: dict[str, int] = {}
         self.load: LoadHandle | None = None
         self._closed = False
+        self._claimed = False
         self.claim = HostClaim(self.options.say, str(self.options.options.get("experiment", "an experiment")))
 
     @property
@@ -109,7 +110,15 @@ class LocalBackend(Backend):
 
     def start(self) -> None:
         self.options.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.options.options.get("driver", "processes") == "processes":
+            self._claim()  # before any port is chosen: waiting for another run must not age our ports
         self.prom_port = free_port()
+
+    def _claim(self) -> None:
+        if not self._claimed:
+            self.claim.acquire(force=bool(self.options.options.get("force")),
+                               timeout_s=float(os.environ.get("PHOENIX_LOCK_TIMEOUT_S", "1800")))
+            self._claimed = True
 
     def wiring(self, variant: str, *, collection_interval_s: float, receiver: str) -> Wiring:
         port = free_port()
@@ -220,8 +229,7 @@ class LocalBackend(Backend):
             return self.load
         if driver != "processes":
             raise PhoenixError("E407", f"unknown load driver '{driver}'", fix="use driver: processes or otlp")
-        self.claim.acquire(force=bool(self.options.options.get("force")),
-                           timeout_s=float(os.environ.get("PHOENIX_LOCK_TIMEOUT_S", "1800")))
+        self._claim()
         d = ProcessesDriver(profile, self.runner)
         self.load = DriverLoad(d)
         d.start()
