@@ -17,6 +17,8 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -194,6 +196,15 @@ def stop_children(children: Sequence[Child], timeout: float = 5.0) -> list[Child
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(c.pid, signal.SIGKILL)
     return escalated
+
+
+def http_ok(url: str) -> bool:
+    """A 2xx answer from a server the harness started (readiness and health checks)."""
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as resp:  # noqa: S310 - loopback only
+            return bool(200 <= resp.status < 300)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
 
 
 def new_run_id() -> str:

@@ -231,8 +231,13 @@ def compute_result(spec: ExperimentSpec, baseline: VariantMeasurement, candidate
         problems.append(f"too few samples: {min(len(baseline.interval_dpm), len(candidate.interval_dpm))} "
                         f"intervals (need {MIN_BUCKETS}); lengthen the duration")
     if baseline.datapoints_per_minute > 0:
+        # The point estimate is the statistic the bootstrap resamples (ratio of sums over paired
+        # intervals), so estimate and interval agree; the whole-window ratio is the fallback.
+        paired = [(b, c) for b, c in zip(baseline.interval_dpm, candidate.interval_dpm, strict=False) if b > MIN_DPM]
+        point = (1.0 - sum(c for _, c in paired) / sum(b for b, _ in paired) if len(paired) >= MIN_BUCKETS
+                 else 1.0 - candidate.datapoints_per_minute / baseline.datapoints_per_minute)
         kpis["cost_reduction"] = KpiValue(
-            "cost_reduction", 1.0 - candidate.datapoints_per_minute / baseline.datapoints_per_minute,
+            "cost_reduction", point,
             bootstrap_ratio_ci(baseline.interval_dpm, candidate.interval_dpm),
             tuple(1.0 - c / b for b, c in zip(baseline.interval_dpm, candidate.interval_dpm, strict=False) if b),
         )

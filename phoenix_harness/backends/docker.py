@@ -12,8 +12,6 @@ from __future__ import annotations
 import itertools
 import os
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +26,7 @@ from phoenix_harness.hookspecs import hookimpl
 from phoenix_harness.loadsim import ProcessesDriver
 from phoenix_harness.loadsim.otlp_driver import OtlpFleetDriver
 from phoenix_harness.measure import SELF_JOB
-from phoenix_harness.procs import ProcessRunner, free_port
+from phoenix_harness.procs import ProcessRunner, free_port, http_ok
 
 DEFAULT_COLLECTOR_IMAGE = "otel/opentelemetry-collector-contrib:0.155.0"
 DEFAULT_PROMETHEUS_IMAGE = "prom/prometheus:v2.53.0"
@@ -167,7 +165,7 @@ class DockerBackend(Backend):
             self._run(collector_spec(p.variant, self.collector_image, cfg, self.otlp_ports.get(p.variant)))
             deployed.append(DeployedVariant(p.variant, p.name, cfg, None, self.containers[f"collector:{p.variant}"]))
         deadline = time.monotonic() + READY_TIMEOUT_S
-        while not _http_ok(f"{self.prometheus_url}/-/ready"):
+        while not http_ok(f"{self.prometheus_url}/-/ready"):
             self.check()
             if time.monotonic() > deadline:
                 raise InfrastructureError("E473", "Prometheus container not ready in time", where=self.prometheus_url,
@@ -228,12 +226,6 @@ def docker_engine_reachable() -> bool:
         return False
 
 
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1.0) as resp:  # noqa: S310 - loopback only
-            return bool(200 <= resp.status < 300)
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
 
 
 @hookimpl

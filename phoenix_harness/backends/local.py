@@ -7,8 +7,6 @@ import os
 import shutil
 import socket
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,7 +21,7 @@ from phoenix_harness.hookspecs import hookimpl
 from phoenix_harness.loadsim import ProcessesDriver
 from phoenix_harness.loadsim.otlp_driver import OtlpFleetDriver
 from phoenix_harness.measure import SELF_JOB
-from phoenix_harness.procs import Child, ProcessRunner, free_port
+from phoenix_harness.procs import Child, ProcessRunner, free_port, http_ok
 from phoenix_harness.secrets import mask
 from phoenix_harness.spec import LoadProfile
 from phoenix_harness.toolchain import cache_dir
@@ -173,7 +171,7 @@ class LocalBackend(Backend):
                 raise InfrastructureError("E403", f"Prometheus exited at start: {self.prometheus.log_tail(2)}",
                                           where=str(self.options.run_dir / "prometheus.log"),
                                           fix="check that its port was free and the binary works")
-            if _http_ok(url):
+            if http_ok(url):
                 return
             if time.monotonic() > deadline:
                 raise InfrastructureError("E404", "Prometheus did not become ready in time", where=url,
@@ -208,7 +206,7 @@ class LocalBackend(Backend):
                     "E405", f"collector for {d.variant} exited with code {child.popen.returncode}: "
                     f"{_last_error(child)}", where=str(child.log_path),
                     fix="fix the pipeline config (phoenix pipeline validate) or free the port it names")
-            if d.health_url is None or _http_ok(d.health_url):
+            if d.health_url is None or http_ok(d.health_url):
                 return
             if time.monotonic() > deadline:
                 raise InfrastructureError("E406", f"collector for {d.variant} not healthy after "
@@ -267,12 +265,6 @@ class LocalBackend(Backend):
         return {"backend": self.id}
 
 
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1.0) as resp:  # noqa: S310 - loopback only
-            return bool(200 <= resp.status < 300)
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
 
 
 def _last_error(child: Child) -> str:
