@@ -96,6 +96,18 @@ class Backend(ABC):
     def versions(self) -> dict[str, str]:
         return {}
 
+    def close_once(self, teardown: Callable[[], None]) -> None:
+        """The shared shape of ``close()``: once only, load first, then ``teardown`` however that went."""
+        if getattr(self, "_closed", False):
+            return
+        self._closed = True
+        try:
+            load = getattr(self, "load", None)
+            if load is not None:
+                load.stop()
+        finally:
+            teardown()
+
 
 class BackendRegistry:
     def __init__(self) -> None:

@@ -196,24 +196,20 @@ class DockerBackend(Backend):
                 raise InfrastructureError(code, f"container {role} is {status}", fix="see 'docker logs' of it")
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            if self.load is not None:
-                self.load.stop()
-        finally:
-            self.runner.stop_all()
-            for c in self.containers.values():
-                try:
-                    c.stop()
-                except Exception:  # noqa: BLE001,S110 - best effort: the network removal below reports leftovers
-                    pass
-            if self.network is not None:
-                try:
-                    self.network.remove()
-                except Exception:  # noqa: BLE001,S110
-                    pass
+        self.close_once(self._teardown)
+
+    def _teardown(self) -> None:
+        self.runner.stop_all()
+        for c in self.containers.values():
+            try:
+                c.stop()
+            except Exception:  # noqa: BLE001,S110 - best effort: the network removal below reports leftovers
+                pass
+        if self.network is not None:
+            try:
+                self.network.remove()
+            except Exception:  # noqa: BLE001,S110
+                pass
 
 
 def docker_engine_reachable() -> bool:

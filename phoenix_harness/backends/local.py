@@ -250,16 +250,12 @@ class LocalBackend(Backend):
                 (dest / f.name).write_text(mask(f.read_text(errors="replace")))
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            if self.load is not None:
-                self.load.stop()
-        finally:
-            self.runner.stop_all()
-            self.claim.release()
-            shutil.rmtree(self.options.run_dir, ignore_errors=True)
+        self.close_once(self._teardown)
+
+    def _teardown(self) -> None:
+        self.runner.stop_all()
+        self.claim.release()
+        shutil.rmtree(self.options.run_dir, ignore_errors=True)
 
     def versions(self) -> dict[str, str]:
         return {"backend": self.id}
