@@ -18,6 +18,12 @@ def test_cuts_cost(experiment):
     assert experiment.cost_reduction >= 0.40
 
 
+def test_matches_what_the_load_allows(experiment, allowance):
+    # realistic: 7 critical processes kept whole plus one series set per class (browsers, dev_tools,
+    # other) of 56 processes: 46/56 = 82.1 % allowed.
+    assert abs(experiment.cost_reduction - allowance.low) <= 0.02, allowance.describe()
+
+
 def test_keeps_critical_processes(experiment):
     assert experiment.critical_retention == 1.0
 

@@ -14,6 +14,11 @@ def test_cuts_cost_by_half(experiment):
     assert experiment.cost_reduction >= 0.50
 
 
+def test_matches_what_the_load_allows(experiment, allowance):
+    # high-cardinality: 5 critical + K=10 of 1,000 processes kept: 98.5 % allowed.
+    assert abs(experiment.cost_reduction - allowance.low) <= 0.01, allowance.describe()
+
+
 def test_keeps_critical_processes(experiment):
     assert experiment.critical_retention == 1.0
 

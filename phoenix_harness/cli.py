@@ -19,6 +19,7 @@ import yaml
 from phoenix_harness import __version__
 from phoenix_harness.analysis import Verdict, overall_verdict
 from phoenix_harness.catalog import Catalog, ProfileCatalog, Wiring, render_pipeline
+from phoenix_harness.catalog.allowance import allowed_reduction
 from phoenix_harness.cli_common import OUTPUT, emit_rows, parse_sets, user_errors
 from phoenix_harness.cli_kube import kube_promote_options, pipeline_deploy_commands, promote_to_kubernetes
 from phoenix_harness.errors import PhoenixError, did_you_mean
@@ -242,6 +243,36 @@ def pipeline_show(ctx: click.Context, name: str, overrides: tuple[str, ...]) -> 
                               sort_keys=False))
     click.echo("# rendered collector config")
     click.echo(yaml.safe_dump(mask_config(rendered.config), sort_keys=False, width=120))
+
+
+@pipeline.command("allowance")
+@click.argument("names", nargs=-1, required=False)
+@click.option("--load", "loads", multiple=True, metavar="PROFILE", help="load profile (repeatable; default: all)")
+@click.option("--set", "overrides", multiple=True, metavar="PARAM=VALUE", help="override a parameter")
+@OUTPUT
+@click.pass_context
+@user_errors
+def pipeline_allowance(ctx: click.Context, names: tuple[str, ...], loads: tuple[str, ...],
+                       overrides: tuple[str, ...], output: str) -> None:
+    """The cost reduction each pipeline allows on each load profile, counted from the profile alone.
+
+    Write experiment expectations from this, not from a run: e.g. 'phoenix pipeline allowance
+    process-topk-v1 --load critical-heavy' says topk can cut at most 4.4 % there."""
+    root = _root(ctx)
+    catalog = Catalog(root / "otel-configs")
+    profiles = ProfileCatalog(root / "load-profiles")
+    sets = parse_sets(overrides)
+    rows = []
+    for name in names or tuple(catalog.names()):
+        entry = catalog.get(name)
+        for load in loads or tuple(profiles.names()):
+            a = allowed_reduction(entry, profiles.get(load), sets)
+            rows.append({"pipeline": name, "load": load, "low": round(a.low, 4), "high": round(a.high, 4),
+                         "exact": a.exact, "explanation": a.explanation})
+    if output == "table":
+        rows = [{**r, "allowed": f"{r['low']:.1%}" if r["exact"] else f"{r['low']:.1%} .. {r['high']:.1%}"}
+                for r in rows]
+    emit_rows(rows, output, ["pipeline", "load", "allowed", "explanation"])
 
 
 @pipeline.command("validate")

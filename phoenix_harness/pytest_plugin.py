@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from phoenix_harness.analysis import ExperimentResult, Verdict
+from phoenix_harness.catalog.allowance import Allowance, allowed_reduction
 from phoenix_harness.engine import Engine, EngineOptions
 from phoenix_harness.errors import PhoenixError
 from phoenix_harness.options import OPTIONS, find_root, option
@@ -168,6 +169,27 @@ def experiment(request: pytest.FixtureRequest) -> ExperimentResult:
         pytest.fail(f"experiment {spec.name} is inconclusive: {'; '.join(result.infrastructure_errors)}",
                     pytrace=False)
     return result
+
+
+@pytest.fixture
+def allowance(request: pytest.FixtureRequest) -> Allowance:
+    """The cost reduction this module's candidate allows on its load, from the profile alone (no run).
+
+    Expectations derived from it hold on any machine: ``assert abs(experiment.cost_reduction - allowance.low)
+    <= 0.02`` for a deterministic candidate, ``allowance.low <= ... <= allowance.high`` for an adaptive one.
+    """
+    session = request.config.stash[SESSION_KEY]
+    problem: str | None = None
+    try:
+        spec = _spec_from_marker(request.node)
+        engine = session.engine()
+        found = allowed_reduction(engine.catalog.get(spec.candidate.name), engine.profiles.get(spec.load),
+                                  {**spec.parameters, **dict(spec.candidate.parameters)})
+    except PhoenixError as exc:
+        problem = exc.one_line()
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
+    return found
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from phoenix_harness.catalog.pipelines import PipelineEntry
+from phoenix_harness.errors import PhoenixError
 from phoenix_harness.spec import LoadProfile
 
 
@@ -73,7 +74,8 @@ def _kept(strategy: str, names: list[str], params: Mapping[str, Any]) -> tuple[i
     if strategy == "adaptive":
         cap = int(params.get("max_series", 0)) or len(names)
         return len(critical), min(len(names), max(len(critical), cap))
-    raise ValueError(f"no allowance rule for strategy '{strategy}'")
+    raise PhoenixError("E213", f"no allowance rule for strategy '{strategy}'",
+                       fix="use one of the strategies baseline, filter, aggregate, rank, adaptive in catalog.yaml")
 
 
 def allowed_reduction(entry: PipelineEntry, profile: LoadProfile,
@@ -90,7 +92,8 @@ def allowed_reduction(entry: PipelineEntry, profile: LoadProfile,
         fewest, most = _kept(entry.strategy, names, params)
         ratios += [1.0 - most / len(names), 1.0 - fewest / len(names)]
     if not ratios:
-        raise ValueError(f"profile '{profile.name}' has no processes")
+        raise PhoenixError("E213", f"profile '{profile.name}' has no processes", where=profile.source,
+                           fix="give the profile at least one process group")
     critical = sum(1 for n in steady if _matches(params.get("critical_pattern"), n))
     fewest, most = _kept(entry.strategy, steady, params)
     kept = f"{fewest}" if fewest == most else f"{fewest} to {most}"
