@@ -25,7 +25,19 @@ import yaml
 
 from phoenix_harness.analysis import ExperimentResult, VariantResult, Verdict, compute_result
 from phoenix_harness.backends.base import Backend, BackendOptions
-from phoenix_harness.catalog import Catalog, ProfileCatalog, RenderedPipeline, render_pipeline
+from phoenix_harness.catalog import (
+    SOURCE_PIPELINE,
+    SOURCE_VARIANT,
+    Catalog,
+    ProfileCatalog,
+    RenderedPipeline,
+    Universe,
+    otlp_grpc_endpoint,
+    render_pipeline,
+    render_source,
+    shared_receiver,
+)
+from phoenix_harness.catalog.pipelines import substitute_parameters
 from phoenix_harness.errors import InfrastructureError, PhoenixError
 from phoenix_harness.events import (
     ArtifactProduced,
@@ -42,7 +54,7 @@ from phoenix_harness.measure import PrometheusReader
 from phoenix_harness.plugin_manager import backend_registry
 from phoenix_harness.procs import new_run_id, reap_orphans
 from phoenix_harness.secrets import mask_config
-from phoenix_harness.spec import ExperimentSpec
+from phoenix_harness.spec import ExperimentSpec, LoadProfile
 from phoenix_harness.toolchain import cache_dir, locate_collector, locate_prometheus, validate_config
 
 SCRAPED_TIMEOUT_S = 30.0
@@ -83,9 +95,9 @@ class Engine:
         backend: Backend | None = None
         try:
             with _sigterm_as_interrupt():
-                baseline = self.catalog.get(spec.baseline.name)
-                candidate = self.catalog.get(spec.candidate.name)
-                self.profiles.get(spec.load)
+                self.catalog.get(spec.baseline.name)  # unknown pipeline names fail before anything starts
+                self.catalog.get(spec.candidate.name)
+                profile = self.profiles.get(spec.load)
                 collector = locate_collector(self.catalog.manifest, build=self.options.build_collector,
                                              progress=lambda m: self.say(spec.name, m))
                 prometheus = locate_prometheus()
@@ -99,15 +111,8 @@ class Engine:
                                                       "driver": spec.driver},
                                                      lambda m: self.say(spec.name, m)))
                 backend.start()
-                receiver = "otlp" if spec.driver == "otlp" else "host_metrics"
-                rendered: list[RenderedPipeline] = []
-                variants = (("baseline", baseline, spec.baseline), ("candidate", candidate, spec.candidate))
-                for role, entry, ref in variants:
-                    wiring = backend.wiring(role, collection_interval_s=spec.collection_interval_s, receiver=receiver)
-                    overrides = {**{k: v for k, v in spec.parameters.items() if k in entry.parameters},
-                                 **dict(ref.parameters)}
-                    rendered.append(render_pipeline(entry, wiring, overrides))
-                for r in rendered:
+                rendered, source = self._render(spec, backend, profile, collector.path.name, result)
+                for r in [*rendered, *([source] if source else [])]:
                     shown = raw_dir / f"{r.variant}.otelcol.yaml"
                     shown.write_text(yaml.safe_dump(mask_config(r.config), sort_keys=False, width=120))
                     self.emit(ArtifactProduced(spec.name, f"{r.variant} config ({r.name})", str(shown), "text/yaml"))
@@ -115,10 +120,12 @@ class Engine:
                     real.write_text(r.yaml())
                     message = validate_config(collector, real)
                     if message:
+                        where = (str(self.catalog.get(r.name).config_path) if r is not source
+                                 else str(profile.source or spec.load))
                         raise PhoenixError("E211", f"the collector rejects pipeline '{r.name}': {message}",
-                                           where=str(self.catalog.get(r.name).config_path),
+                                           where=where,
                                            fix=f"run 'phoenix pipeline validate {r.name}' and fix the config")
-                self._phases(spec, backend, rendered, result)
+                self._phases(spec, backend, rendered, result, source)
         except InfrastructureError as exc:
             result.infrastructure_errors.append(exc.one_line())
         except PhoenixError as exc:
@@ -130,6 +137,51 @@ class Engine:
             raise
         self._finish(spec, result, backend, raw_dir)
         return result
+
+    def _render(self, spec: ExperimentSpec, backend: Backend, profile: LoadProfile, collector_name: str,
+                result: ExperimentResult) -> tuple[list[RenderedPipeline], RenderedPipeline | None]:
+        """Render both variants for this run and, when they can share their input, the source collector.
+
+        The universe (only the load's processes, unless the profile includes the host) is applied once in
+        the source, or first in each variant when they scrape separately. Host-dependent processors get
+        the load's (virtual) host.
+        """
+        entries = [("baseline", self.catalog.get(spec.baseline.name), spec.baseline),
+                   ("candidate", self.catalog.get(spec.candidate.name), spec.candidate)]
+        overrides = {role: {**{k: v for k, v in spec.parameters.items() if k in entry.parameters},
+                            **dict(ref.parameters)} for role, entry, ref in entries}
+        universe = None
+        if spec.driver == "processes" and not profile.include_host:
+            universe = Universe.of(profile, backend.load_parent_pid(), reserved=[collector_name])
+        shared: dict[str, Any] | None = None
+        if spec.driver == "otlp":
+            result.input = "shared"
+            result.input_note = "the otlp driver sends the same datapoints to every variant"
+        else:
+            shared, why = shared_receiver([substitute_parameters(entry, overrides[role])[0]
+                                           for role, entry, _ in entries])
+            if shared is not None and not backend.shares_input:
+                shared, why = None, f"the {backend.id} backend lets every variant scrape for itself"
+            result.input = "shared" if shared is not None else "separate"
+            result.input_note = (f"{why}: one scrape is sent to every variant" if shared is not None
+                                 else f"{why}: every variant scrapes for itself")
+        result.universe = (universe.describe() if universe is not None else "the synthetic fleet"
+                           if spec.driver == "otlp" else "every process of the host (include_host)")
+        receiver = "otlp" if spec.driver == "otlp" or shared is not None else "host_metrics"
+        rendered: list[RenderedPipeline] = []
+        for role, entry, _ in entries:
+            wiring = backend.wiring(role, collection_interval_s=spec.collection_interval_s, receiver=receiver)
+            wiring = dataclasses.replace(wiring, universe=universe if shared is None else None,
+                                         host_cpus=profile.host_cpus)
+            rendered.append(render_pipeline(entry, wiring, overrides[role]))
+        if shared is None:
+            return rendered, None
+        w = backend.source_wiring(collection_interval_s=spec.collection_interval_s)
+        health_port = w.allocate_port()
+        config = render_source(shared, {r.variant: otlp_grpc_endpoint(r.config) for r in rendered},
+                               universe=universe, collection_interval_s=spec.collection_interval_s, host=w.host,
+                               health_port=health_port, telemetry_port=w.telemetry_port)
+        return rendered, RenderedPipeline(SOURCE_PIPELINE, SOURCE_VARIANT, config, {}, health_port)
 
     def _finish(self, spec: ExperimentSpec, result: ExperimentResult, backend: Backend | None, raw_dir: Path) -> None:
         if backend is not None:
@@ -162,7 +214,7 @@ class Engine:
             time.sleep(min(1.0, seconds - elapsed))
 
     def _phases(self, spec: ExperimentSpec, backend: Backend, rendered: list[RenderedPipeline],
-                result: ExperimentResult) -> None:
+                result: ExperimentResult, source: RenderedPipeline | None = None) -> None:
         timings = result.timings
         profile = self.profiles.get(spec.load)
         t0 = time.monotonic()
@@ -178,6 +230,8 @@ class Engine:
             t_collectors = time.monotonic()
             timings["load_start_s"] = t_collectors - t0
             deployed = backend.deploy(rendered)
+            if source is not None:  # after the variants: their OTLP receivers must listen
+                backend.deploy_source(source)
         timings["collectors_healthy_s"] = time.monotonic() - t_collectors
         reader = PrometheusReader(backend.prometheus_url)
         waited = reader.wait_scraped([d.variant for d in deployed], SCRAPED_TIMEOUT_S, backend.check)
@@ -242,7 +296,8 @@ class Engine:
 def _copy_into(target: ExperimentResult, source: ExperimentResult) -> None:
     """Everything the analysis computed, into the result object the caller already holds."""
     for f in dataclasses.fields(source):
-        if f.name in ("spec", "raw_dir", "infrastructure_errors", "timings", "user_error"):
+        if f.name in ("spec", "raw_dir", "infrastructure_errors", "timings", "user_error", "input", "input_note",
+                      "universe"):
             continue
         setattr(target, f.name, getattr(source, f.name))
     target.infrastructure_errors.extend(source.infrastructure_errors)
