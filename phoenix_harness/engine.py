@@ -167,6 +167,7 @@ class Engine:
                                  else f"{why}: every variant scrapes for itself")
         result.universe = (universe.describe() if universe is not None else "the synthetic fleet"
                            if spec.driver == "otlp" else "every process of the host (include_host)")
+        self.say(spec.name, f"measuring {result.universe}; input {result.input} ({result.input_note})")
         receiver = "otlp" if spec.driver == "otlp" or shared is not None else "host_metrics"
         rendered: list[RenderedPipeline] = []
         for role, entry, _ in entries:

@@ -254,7 +254,7 @@ def _wire(config: dict[str, Any], w: Wiring) -> int | None:
                 p["receivers"] = [r for r in p.get("receivers", []) if r != key]
                 if "otlp" not in p["receivers"]:
                     p["receivers"].insert(0, "otlp")
-        receivers["otlp"] = {"protocols": {"grpc": {"endpoint": f"{w.host}:{port}", "max_recv_msg_size_mib": 64},
+        receivers["otlp"] = {"protocols": {"grpc": {"endpoint": f"{w.host}:{port}"},
                                            "http": {"endpoint": f"{w.host}:{w.otlp_http_port or w.allocate_port()}"}}}
     for key, cfg in receivers.items():
         if _component_type(key) in HOSTMETRICS_TYPES and isinstance(cfg, dict):
