@@ -4,7 +4,9 @@ variant the same input, and the load's virtual host: rendering, and ``otelcol va
 from __future__ import annotations
 
 import itertools
+import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -225,3 +227,78 @@ def test_otelcol_validates_variants_with_universe_and_host(collector: Any, tmp_p
         path = tmp_path / "variant.yaml"
         path.write_text(render_pipeline(CATALOG.get(name), w).yaml())
         assert validate_config(collector, path) is None
+
+
+# --- the engine's decision: shared or separate input, and where the universe applies ---------------
+
+def render_run(root: Path, tmp: Path, candidate: str, *, driver: str = "processes", load: str = "realistic",
+               backend_id: str = "local") -> tuple[list[Any], Any, Any]:
+    from phoenix_harness.analysis import ExperimentResult, VariantResult
+    from phoenix_harness.backends.base import BackendOptions
+    from phoenix_harness.engine import Engine, EngineOptions
+    from phoenix_harness.plugin_manager import backend_registry, make_plugin_manager
+    from phoenix_harness.spec import ExperimentSpec, PipelineRef
+
+    pm = make_plugin_manager()
+    engine = Engine(EngineOptions(root, tmp), pm)
+    spec = ExperimentSpec("e", PipelineRef("process-baseline-v1"), PipelineRef(candidate), load, driver=driver)
+    backend = backend_registry(pm).get(backend_id)(BackendOptions(tmp / "run", Path("otelcol"), Path("prometheus"),
+                                                                   {"driver": driver}))
+    result = ExperimentResult(spec, VariantResult("baseline", "b", "baseline"), VariantResult("candidate", "c", "c"))
+    rendered, source = engine._render(spec, backend, engine.profiles.get(load), "otelcol-phoenix", result)
+    return rendered, source, result
+
+
+def test_identical_receivers_share_one_filtered_scrape(tmp_path: Path) -> None:
+    rendered, source, result = render_run(REPO, tmp_path, "process-topk-v1")
+    assert result.input == "shared" and "children of pid" in result.universe
+    assert source is not None and UNIVERSE_PROCESSOR in source.config["processors"]
+    conditions = source.config["processors"][UNIVERSE_PROCESSOR]["metrics"]["metric"]
+    assert f'resource.attributes["process.parent_pid"] != {os.getpid()}' in conditions
+    for r in rendered:  # the variants read OTLP from the source and filter nothing themselves
+        assert "otlp" in r.config["receivers"] and not [k for k in r.config["receivers"] if "host" in k]
+        assert UNIVERSE_PROCESSOR not in (r.config.get("processors") or {})
+    targets = sorted(e["endpoint"] for e in source.config["exporters"].values())
+    assert targets == sorted(otlp_grpc_endpoint(r.config) for r in rendered)
+
+
+def test_different_receivers_scrape_separately_each_filtered(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(REPO / "otel-configs", root / "otel-configs")
+    shutil.copytree(REPO / "load-profiles", root / "load-profiles")
+    path = root / "otel-configs" / "pipelines" / "process-topk-v1.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["receivers"]["host_metrics"]["scrapers"]["process"]["mute_process_io_error"] = True
+    path.write_text(yaml.safe_dump(config))
+    rendered, source, result = render_run(root, tmp_path, "process-topk-v1")
+    assert source is None and result.input == "separate" and "differ" in result.input_note
+    for r in rendered:
+        assert "host_metrics" in r.config["receivers"]
+        assert r.config["service"]["pipelines"]["metrics"]["processors"][0] == UNIVERSE_PROCESSOR
+
+
+def test_include_host_measures_the_whole_host(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(REPO / "otel-configs", root / "otel-configs")
+    shutil.copytree(REPO / "load-profiles", root / "load-profiles")
+    profile_path = root / "load-profiles" / "realistic.yaml"
+    profile_path.write_text(profile_path.read_text() + "include_host: true\n")
+    _rendered, source, result = render_run(root, tmp_path, "process-topk-v1")
+    assert source is not None and "processors" not in source.config
+    assert result.universe.startswith("every process of the host")
+
+
+def test_otlp_driver_input_is_shared_and_unfiltered(tmp_path: Path) -> None:
+    rendered, source, result = render_run(REPO, tmp_path, "process-adaptive-filter-v1", driver="otlp")
+    assert source is None and result.input == "shared" and result.universe == "the synthetic fleet"
+    (adaptive,) = [r for r in rendered if r.variant == "candidate"]
+    assert adaptive.config["processors"]["adaptive_filter"]["num_cpus"] == DEFAULT_HOST_CPUS
+    for r in rendered:
+        assert UNIVERSE_PROCESSOR not in (r.config.get("processors") or {})
+
+
+def test_docker_backend_scrapes_separately_with_the_universe(tmp_path: Path) -> None:
+    rendered, source, result = render_run(REPO, tmp_path, "process-topk-v1", backend_id="docker")
+    assert source is None and result.input == "separate" and "docker" in result.input_note
+    for r in rendered:
+        assert r.config["service"]["pipelines"]["metrics"]["processors"][0] == UNIVERSE_PROCESSOR
