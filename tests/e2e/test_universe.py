@@ -24,6 +24,7 @@ from phoenix_harness.catalog import Catalog, ProfileCatalog
 from phoenix_harness.engine import Engine, EngineOptions
 from phoenix_harness.plugin_manager import make_plugin_manager
 from phoenix_harness.spec import ExperimentSpec, PipelineRef
+from phoenix_harness.toolchain import locate_collector
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.e2e
@@ -131,3 +132,53 @@ def test_a_a_on_the_otlp_fleet_measures_exactly_zero(tmp_path: Path) -> None:
     result = run(tmp_path, "process-baseline-v1", "process-baseline-v1", "realistic", driver="otlp",
                  duration_s=20.0)
     assert_identical(result)
+
+
+HOST_BOUND = """
+name: host-bound
+description: >-
+  Services just above the adaptive filter's resting CPU threshold beside two busy processes: the load's
+  2-CPU host is at 53 % (no tier), a 1-CPU machine would be above 100 % (tier x2, services dropped).
+processes:
+  - {name: "postgres-{i}", count: 2, critical: true, cpu: {pattern: steady, cores: 0.01}, memory: {mb: 16}}
+  - {name: "svc-{i}", count: 10, cpu: {pattern: steady, cores: 0.014}, memory: {mb: 4}}
+  - {name: "busy-{i}", count: 2, cpu: {pattern: steady, cores: 0.45}, memory: {mb: 8}}
+  - {name: "idle-{i}", count: 6, cpu: {pattern: idle}, memory: {mb: 1}}
+"""
+
+
+def test_the_adaptive_filter_decides_the_same_whatever_the_machines_cpu_count(
+        tmp_path: Path, repo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The synthetic fleet's CPU rates are exact, so only the host's CPU count can move the result: the
+    same experiment with the collector pinned to one CPU (what it sees as its machine) must not change."""
+    (repo_copy / "load-profiles" / "host-bound.yaml").write_text(HOST_BOUND)
+    real = locate_collector(REPO / "otel-configs" / "collector-manifest.yaml", build=False).path
+    pinned = tmp_path / "otelcol-one-cpu"
+    pinned.write_text(f'#!/bin/sh\nexec taskset -c 0 "{real}" "$@"\n')
+    pinned.chmod(0o755)
+
+    def run_on(machine: str) -> ExperimentResult:
+        engine = Engine(EngineOptions(repo_copy, tmp_path / machine), make_plugin_manager())
+        spec = ExperimentSpec(f"host-{machine}", PipelineRef("process-baseline-v1"),
+                              PipelineRef("process-adaptive-filter-v1"), "host-bound", duration_s=10.0,
+                              warmup_s=3.0, driver="otlp")
+        result = engine.run(spec)
+        assert not result.infrastructure_errors, result.infrastructure_errors
+        return result
+
+    here = run_on("this-machine")
+    monkeypatch.setenv("PHOENIX_OTELCOL", str(pinned))
+    one_cpu = run_on("one-cpu")
+    profile = ProfileCatalog(repo_copy / "load-profiles").get("host-bound")
+    params = Catalog(repo_copy / "otel-configs").get("process-adaptive-filter-v1").parameters
+    cpu_threshold = float(params["cpu_threshold"].default)
+    memory_threshold = float(params["memory_threshold_bytes"].default)
+    load = sum(g.count * g.cpu_cores for g in profile.groups) / profile.host_cpus
+    assert load < 0.6  # below the first tier on the load's host
+    dropped = sum(g.count for g in profile.groups if not g.critical and g.cpu_cores < cpu_threshold
+                  and g.memory_mb * 2**20 < memory_threshold)
+    expected = dropped / profile.process_count
+    print(f"adaptive filter on host-bound: this machine ({os.cpu_count()} CPUs) {here.cost_reduction:.4f}, "
+          f"collector pinned to 1 CPU {one_cpu.cost_reduction:.4f}, the load's host allows {expected:.4f}")
+    assert here.cost_reduction == pytest.approx(expected, abs=1e-9)
+    assert one_cpu.cost_reduction == pytest.approx(expected, abs=1e-9)
