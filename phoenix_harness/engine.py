@@ -58,6 +58,7 @@ from phoenix_harness.spec import ExperimentSpec, LoadProfile
 from phoenix_harness.toolchain import cache_dir, locate_collector, locate_prometheus, validate_config
 
 SCRAPED_TIMEOUT_S = 30.0
+NOISE_TWIN = "baseline-twin"  # with separate input: a second baseline whose difference is the noise floor
 
 
 @dataclass(slots=True)
@@ -176,6 +177,12 @@ class Engine:
                                          host_cpus=profile.host_cpus)
             rendered.append(render_pipeline(entry, wiring, overrides[role]))
         if shared is None:
+            if spec.driver == "processes" and backend.shares_input:
+                # The noise floor of separate scrapes: the baseline's twin, scraping for itself beside it.
+                wiring = backend.wiring(NOISE_TWIN, collection_interval_s=spec.collection_interval_s,
+                                        receiver=receiver)
+                wiring = dataclasses.replace(wiring, universe=universe, host_cpus=profile.host_cpus)
+                rendered.append(render_pipeline(entries[0][1], wiring, overrides["baseline"]))
             return rendered, None
         w = backend.source_wiring(collection_interval_s=spec.collection_interval_s)
         health_port = w.allocate_port()
@@ -276,6 +283,12 @@ class Engine:
         computed.timings.update(timings)
         computed.raw_dir = result.raw_dir
         _copy_into(result, computed)
+        if NOISE_TWIN in measured:
+            result.noise_floor = noise_floor(measured["baseline"].interval_dpm, measured[NOISE_TWIN].interval_dpm)
+            if result.noise_floor:
+                self.say(spec.name, f"noise floor of separate scrapes (baseline vs its twin): cost_reduction "
+                         f"{result.noise_floor['cost_reduction']:.4f}, largest interval "
+                         f"{result.noise_floor['max_abs_interval']:.4f}")
         self._write_raw(spec, result, truth)
         for name, kpi in result.kpis.items():
             self.emit(KpiComputed(spec.name, name, kpi.value, kpi.describe()))
@@ -294,11 +307,23 @@ class Engine:
         self.emit(ArtifactProduced(spec.name, "raw samples (CSV)", str(samples), "text/csv"))
 
 
+def noise_floor(baseline: list[float], twin: list[float]) -> dict[str, Any] | None:
+    """What two identical pipelines scraping separately measure as a cost reduction: the setup's noise,
+    shown beside the result (paired intervals; the largest interval difference bounds it)."""
+    pairs = [(b, t) for b, t in zip(baseline, twin, strict=False) if b > 0]
+    if not pairs:
+        return None
+    per_interval = [1.0 - t / b for b, t in pairs]
+    return {"pipeline_pair": "baseline vs its twin, each scraping for itself",
+            "cost_reduction": 1.0 - sum(t for _, t in pairs) / sum(b for b, _ in pairs),
+            "max_abs_interval": max(abs(x) for x in per_interval), "intervals": len(pairs)}
+
+
 def _copy_into(target: ExperimentResult, source: ExperimentResult) -> None:
     """Everything the analysis computed, into the result object the caller already holds."""
     for f in dataclasses.fields(source):
         if f.name in ("spec", "raw_dir", "infrastructure_errors", "timings", "user_error", "input", "input_note",
-                      "universe"):
+                      "universe", "noise_floor"):
             continue
         setattr(target, f.name, getattr(source, f.name))
     target.infrastructure_errors.extend(source.infrastructure_errors)

@@ -96,6 +96,7 @@ class ExperimentResult:
     input: str = ""
     input_note: str = ""
     universe: str = ""  # what was measured: the load's processes, the synthetic fleet, or the whole host
+    noise_floor: dict[str, Any] | None = None  # separate input: what an A/A pair of that setup measured
 
     def __repr__(self) -> str:
         # pytest shows this in "where ..." lines of a failed assertion: make it explain the run.
@@ -163,6 +164,7 @@ class ExperimentResult:
             "input": self.input,
             "input_note": self.input_note,
             "universe": self.universe,
+            "noise_floor": self.noise_floor,
             "duration_s": self.spec.duration_s,
             "verdict": self.verdict.value,
             "kpis": {k: v.value for k, v in self.kpis.items()},

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import yaml
 
 from phoenix_harness.analysis import ExperimentResult
 from phoenix_harness.catalog import Catalog, ProfileCatalog
@@ -182,3 +183,24 @@ def test_the_adaptive_filter_decides_the_same_whatever_the_machines_cpu_count(
           f"collector pinned to 1 CPU {one_cpu.cost_reduction:.4f}, the load's host allows {expected:.4f}")
     assert here.cost_reduction == pytest.approx(expected, abs=1e-9)
     assert one_cpu.cost_reduction == pytest.approx(expected, abs=1e-9)
+
+
+def test_different_receivers_scrape_separately_and_show_that_setups_noise_floor(
+        tmp_path: Path, repo_copy: Path) -> None:
+    path = repo_copy / "otel-configs" / "pipelines" / "process-topk-v1.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["receivers"]["host_metrics"]["scrapers"]["process"]["mute_process_io_error"] = True
+    path.write_text(yaml.safe_dump(config))
+    engine = Engine(EngineOptions(repo_copy, tmp_path), make_plugin_manager())
+    spec = ExperimentSpec("separate", PipelineRef("process-baseline-v1"), PipelineRef("process-topk-v1"),
+                          "critical-heavy", duration_s=10.0, warmup_s=3.0)
+    result = engine.run(spec)
+    assert not result.infrastructure_errors, result.infrastructure_errors
+    entry = json.loads((Path(result.raw_dir or ".") / "result.json").read_text())
+    print(f"separate input: cost_reduction {result.cost_reduction:.4f}, noise floor {entry['noise_floor']}")
+    assert entry["input"] == "separate" and "differ" in entry["input_note"]
+    noise = entry["noise_floor"]
+    assert noise is not None and noise["intervals"] >= 3
+    assert abs(noise["cost_reduction"]) <= noise["max_abs_interval"]
+    # each variant scraped for itself, still only the load: topk stays within what its profile allows
+    assert result.cost_reduction <= topk_bound("critical-heavy") + noise["max_abs_interval"] + 1e-9

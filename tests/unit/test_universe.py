@@ -26,6 +26,7 @@ from phoenix_harness.catalog import (
     shared_receiver,
 )
 from phoenix_harness.catalog.pipelines import substitute_parameters
+from phoenix_harness.engine import NOISE_TWIN, noise_floor
 from phoenix_harness.errors import PhoenixError
 from phoenix_harness.spec import DEFAULT_HOST_CPUS, HARNESS_PROCESS_NAMES, LoadProfile, ProcessGroup
 from phoenix_harness.spec.parse import profile_from_mapping
@@ -272,9 +273,19 @@ def test_different_receivers_scrape_separately_each_filtered(tmp_path: Path) -> 
     path.write_text(yaml.safe_dump(config))
     rendered, source, result = render_run(root, tmp_path, "process-topk-v1")
     assert source is None and result.input == "separate" and "differ" in result.input_note
+    # beside them, the baseline's twin measures the noise floor of scraping separately
+    assert [(r.variant, r.name) for r in rendered] == [
+        ("baseline", "process-baseline-v1"), ("candidate", "process-topk-v1"), (NOISE_TWIN, "process-baseline-v1")]
     for r in rendered:
         assert "host_metrics" in r.config["receivers"]
         assert r.config["service"]["pipelines"]["metrics"]["processors"][0] == UNIVERSE_PROCESSOR
+
+
+def test_noise_floor_is_the_twins_paired_difference() -> None:
+    assert noise_floor([100.0, 100.0, 0.0], [100.0, 98.0, 5.0]) == {
+        "pipeline_pair": "baseline vs its twin, each scraping for itself", "cost_reduction": pytest.approx(0.01),
+        "max_abs_interval": pytest.approx(0.02), "intervals": 2}
+    assert noise_floor([], []) is None
 
 
 def test_include_host_measures_the_whole_host(tmp_path: Path) -> None:
@@ -300,5 +311,6 @@ def test_otlp_driver_input_is_shared_and_unfiltered(tmp_path: Path) -> None:
 def test_docker_backend_scrapes_separately_with_the_universe(tmp_path: Path) -> None:
     rendered, source, result = render_run(REPO, tmp_path, "process-topk-v1", backend_id="docker")
     assert source is None and result.input == "separate" and "docker" in result.input_note
+    assert [r.variant for r in rendered] == ["baseline", "candidate"]
     for r in rendered:
         assert r.config["service"]["pipelines"]["metrics"]["processors"][0] == UNIVERSE_PROCESSOR
