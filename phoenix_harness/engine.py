@@ -25,7 +25,19 @@ import yaml
 
 from phoenix_harness.analysis import ExperimentResult, VariantResult, Verdict, compute_result
 from phoenix_harness.backends.base import Backend, BackendOptions
-from phoenix_harness.catalog import Catalog, ProfileCatalog, RenderedPipeline, render_pipeline
+from phoenix_harness.catalog import (
+    SOURCE_PIPELINE,
+    SOURCE_VARIANT,
+    Catalog,
+    ProfileCatalog,
+    RenderedPipeline,
+    Universe,
+    otlp_grpc_endpoint,
+    render_pipeline,
+    render_source,
+    shared_receiver,
+)
+from phoenix_harness.catalog.pipelines import substitute_parameters
 from phoenix_harness.errors import InfrastructureError, PhoenixError
 from phoenix_harness.events import (
     ArtifactProduced,
@@ -42,10 +54,11 @@ from phoenix_harness.measure import PrometheusReader
 from phoenix_harness.plugin_manager import backend_registry
 from phoenix_harness.procs import new_run_id, reap_orphans
 from phoenix_harness.secrets import mask_config
-from phoenix_harness.spec import ExperimentSpec
+from phoenix_harness.spec import ExperimentSpec, LoadProfile
 from phoenix_harness.toolchain import cache_dir, locate_collector, locate_prometheus, validate_config
 
 SCRAPED_TIMEOUT_S = 30.0
+NOISE_TWIN = "baseline-twin"  # with separate input: a second baseline whose difference is the noise floor
 
 
 @dataclass(slots=True)
@@ -83,9 +96,9 @@ class Engine:
         backend: Backend | None = None
         try:
             with _sigterm_as_interrupt():
-                baseline = self.catalog.get(spec.baseline.name)
-                candidate = self.catalog.get(spec.candidate.name)
-                self.profiles.get(spec.load)
+                self.catalog.get(spec.baseline.name)  # unknown pipeline names fail before anything starts
+                self.catalog.get(spec.candidate.name)
+                profile = self.profiles.get(spec.load)
                 collector = locate_collector(self.catalog.manifest, build=self.options.build_collector,
                                              progress=lambda m: self.say(spec.name, m))
                 prometheus = locate_prometheus()
@@ -99,15 +112,8 @@ class Engine:
                                                       "driver": spec.driver},
                                                      lambda m: self.say(spec.name, m)))
                 backend.start()
-                receiver = "otlp" if spec.driver == "otlp" else "host_metrics"
-                rendered: list[RenderedPipeline] = []
-                variants = (("baseline", baseline, spec.baseline), ("candidate", candidate, spec.candidate))
-                for role, entry, ref in variants:
-                    wiring = backend.wiring(role, collection_interval_s=spec.collection_interval_s, receiver=receiver)
-                    overrides = {**{k: v for k, v in spec.parameters.items() if k in entry.parameters},
-                                 **dict(ref.parameters)}
-                    rendered.append(render_pipeline(entry, wiring, overrides))
-                for r in rendered:
+                rendered, source = self._render(spec, backend, profile, collector.path.name, result)
+                for r in [*rendered, *([source] if source else [])]:
                     shown = raw_dir / f"{r.variant}.otelcol.yaml"
                     shown.write_text(yaml.safe_dump(mask_config(r.config), sort_keys=False, width=120))
                     self.emit(ArtifactProduced(spec.name, f"{r.variant} config ({r.name})", str(shown), "text/yaml"))
@@ -115,10 +121,12 @@ class Engine:
                     real.write_text(r.yaml())
                     message = validate_config(collector, real)
                     if message:
+                        where = (str(self.catalog.get(r.name).config_path) if r is not source
+                                 else str(profile.source or spec.load))
                         raise PhoenixError("E211", f"the collector rejects pipeline '{r.name}': {message}",
-                                           where=str(self.catalog.get(r.name).config_path),
+                                           where=where,
                                            fix=f"run 'phoenix pipeline validate {r.name}' and fix the config")
-                self._phases(spec, backend, rendered, result)
+                self._phases(spec, backend, rendered, result, source)
         except InfrastructureError as exc:
             result.infrastructure_errors.append(exc.one_line())
         except PhoenixError as exc:
@@ -130,6 +138,58 @@ class Engine:
             raise
         self._finish(spec, result, backend, raw_dir)
         return result
+
+    def _render(self, spec: ExperimentSpec, backend: Backend, profile: LoadProfile, collector_name: str,
+                result: ExperimentResult) -> tuple[list[RenderedPipeline], RenderedPipeline | None]:
+        """Render both variants for this run and, when they can share their input, the source collector.
+
+        The universe (only the load's processes, unless the profile includes the host) is applied once in
+        the source, or first in each variant when they scrape separately. Host-dependent processors get
+        the load's (virtual) host.
+        """
+        entries = [("baseline", self.catalog.get(spec.baseline.name), spec.baseline),
+                   ("candidate", self.catalog.get(spec.candidate.name), spec.candidate)]
+        overrides = {role: {**{k: v for k, v in spec.parameters.items() if k in entry.parameters},
+                            **dict(ref.parameters)} for role, entry, ref in entries}
+        universe = None
+        if spec.driver == "processes" and not profile.include_host:
+            universe = Universe.of(profile, backend.load_parent_pid(), reserved=[collector_name])
+        shared: dict[str, Any] | None = None
+        if spec.driver == "otlp":
+            result.input = "shared"
+            result.input_note = "the otlp driver sends the same datapoints to every variant"
+        else:
+            shared, why = shared_receiver([substitute_parameters(entry, overrides[role])[0]
+                                           for role, entry, _ in entries])
+            if shared is not None and not backend.shares_input:
+                shared, why = None, f"the {backend.id} backend lets every variant scrape for itself"
+            result.input = "shared" if shared is not None else "separate"
+            result.input_note = (f"{why}: one scrape is sent to every variant" if shared is not None
+                                 else f"{why}: every variant scrapes for itself")
+        result.universe = (universe.describe() if universe is not None else "the synthetic fleet"
+                           if spec.driver == "otlp" else "every process of the host (include_host)")
+        self.say(spec.name, f"measuring {result.universe}; input {result.input} ({result.input_note})")
+        receiver = "otlp" if spec.driver == "otlp" or shared is not None else "host_metrics"
+        rendered: list[RenderedPipeline] = []
+        for role, entry, _ in entries:
+            wiring = backend.wiring(role, collection_interval_s=spec.collection_interval_s, receiver=receiver)
+            wiring = dataclasses.replace(wiring, universe=universe if shared is None else None,
+                                         host_cpus=profile.host_cpus)
+            rendered.append(render_pipeline(entry, wiring, overrides[role]))
+        if shared is None:
+            if spec.driver == "processes" and backend.shares_input:
+                # The noise floor of separate scrapes: the baseline's twin, scraping for itself beside it.
+                wiring = backend.wiring(NOISE_TWIN, collection_interval_s=spec.collection_interval_s,
+                                        receiver=receiver)
+                wiring = dataclasses.replace(wiring, universe=universe, host_cpus=profile.host_cpus)
+                rendered.append(render_pipeline(entries[0][1], wiring, overrides["baseline"]))
+            return rendered, None
+        w = backend.source_wiring(collection_interval_s=spec.collection_interval_s)
+        health_port = w.allocate_port()
+        config = render_source(shared, {r.variant: otlp_grpc_endpoint(r.config) for r in rendered},
+                               universe=universe, collection_interval_s=spec.collection_interval_s, host=w.host,
+                               health_port=health_port, telemetry_port=w.telemetry_port)
+        return rendered, RenderedPipeline(SOURCE_PIPELINE, SOURCE_VARIANT, config, {}, health_port)
 
     def _finish(self, spec: ExperimentSpec, result: ExperimentResult, backend: Backend | None, raw_dir: Path) -> None:
         if backend is not None:
@@ -162,7 +222,7 @@ class Engine:
             time.sleep(min(1.0, seconds - elapsed))
 
     def _phases(self, spec: ExperimentSpec, backend: Backend, rendered: list[RenderedPipeline],
-                result: ExperimentResult) -> None:
+                result: ExperimentResult, source: RenderedPipeline | None = None) -> None:
         timings = result.timings
         profile = self.profiles.get(spec.load)
         t0 = time.monotonic()
@@ -178,6 +238,8 @@ class Engine:
             t_collectors = time.monotonic()
             timings["load_start_s"] = t_collectors - t0
             deployed = backend.deploy(rendered)
+            if source is not None:  # after the variants: their OTLP receivers must listen
+                backend.deploy_source(source)
         timings["collectors_healthy_s"] = time.monotonic() - t_collectors
         reader = PrometheusReader(backend.prometheus_url)
         waited = reader.wait_scraped([d.variant for d in deployed], SCRAPED_TIMEOUT_S, backend.check)
@@ -221,6 +283,12 @@ class Engine:
         computed.timings.update(timings)
         computed.raw_dir = result.raw_dir
         _copy_into(result, computed)
+        if NOISE_TWIN in measured:
+            result.noise_floor = noise_floor(measured["baseline"].interval_dpm, measured[NOISE_TWIN].interval_dpm)
+            if result.noise_floor:
+                self.say(spec.name, f"noise floor of separate scrapes (baseline vs its twin): cost_reduction "
+                         f"{result.noise_floor['cost_reduction']:.4f}, largest interval "
+                         f"{result.noise_floor['max_abs_interval']:.4f}")
         self._write_raw(spec, result, truth)
         for name, kpi in result.kpis.items():
             self.emit(KpiComputed(spec.name, name, kpi.value, kpi.describe()))
@@ -239,10 +307,23 @@ class Engine:
         self.emit(ArtifactProduced(spec.name, "raw samples (CSV)", str(samples), "text/csv"))
 
 
+def noise_floor(baseline: list[float], twin: list[float]) -> dict[str, Any] | None:
+    """What two identical pipelines scraping separately measure as a cost reduction: the setup's noise,
+    shown beside the result (paired intervals; the largest interval difference bounds it)."""
+    pairs = [(b, t) for b, t in zip(baseline, twin, strict=False) if b > 0]
+    if not pairs:
+        return None
+    per_interval = [1.0 - t / b for b, t in pairs]
+    return {"pipeline_pair": "baseline vs its twin, each scraping for itself",
+            "cost_reduction": 1.0 - sum(t for _, t in pairs) / sum(b for b, _ in pairs),
+            "max_abs_interval": max(abs(x) for x in per_interval), "intervals": len(pairs)}
+
+
 def _copy_into(target: ExperimentResult, source: ExperimentResult) -> None:
     """Everything the analysis computed, into the result object the caller already holds."""
     for f in dataclasses.fields(source):
-        if f.name in ("spec", "raw_dir", "infrastructure_errors", "timings", "user_error"):
+        if f.name in ("spec", "raw_dir", "infrastructure_errors", "timings", "user_error", "input", "input_note",
+                      "universe", "noise_floor"):
             continue
         setattr(target, f.name, getattr(source, f.name))
     target.infrastructure_errors.extend(source.infrastructure_errors)

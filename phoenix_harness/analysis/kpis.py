@@ -92,6 +92,11 @@ class ExperimentResult:
     overhead: dict[str, dict[str, Any]] = field(default_factory=dict)
     cost_model: str | None = None
     estimated_monthly_savings: float | None = None
+    # How the variants got their input: "shared" (the very same datapoints) or "separate" (each scraped).
+    input: str = ""
+    input_note: str = ""
+    universe: str = ""  # what was measured: the load's processes, the synthetic fleet, or the whole host
+    noise_floor: dict[str, Any] | None = None  # separate input: what an A/A pair of that setup measured
 
     def __repr__(self) -> str:
         # pytest shows this in "where ..." lines of a failed assertion: make it explain the run.
@@ -156,6 +161,10 @@ class ExperimentResult:
             "candidate": self.spec.candidate.name,
             "load": self.spec.load,
             "driver": self.spec.driver,
+            "input": self.input,
+            "input_note": self.input_note,
+            "universe": self.universe,
+            "noise_floor": self.noise_floor,
             "duration_s": self.spec.duration_s,
             "verdict": self.verdict.value,
             "kpis": {k: v.value for k, v in self.kpis.items()},

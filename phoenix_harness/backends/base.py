@@ -76,6 +76,24 @@ class Backend(ABC):
     def deploy(self, pipelines: Sequence[RenderedPipeline]) -> list[DeployedVariant]:
         """Start every variant; return once each reports healthy."""
 
+    # Shared input (see phoenix_harness.catalog.universe): a backend that can run one source collector
+    # that scrapes once and feeds every variant says so here. Others let each variant scrape.
+    shares_input: ClassVar[bool] = False
+
+    def load_parent_pid(self) -> int | None:
+        """The pid (as the collectors see it) of the process whose children are the ``processes`` load,
+        or None when the backend cannot know it before the load starts."""
+        return None
+
+    def source_wiring(self, *, collection_interval_s: float) -> Wiring:
+        """Ports and endpoints of the source collector (only when ``shares_input``)."""
+        raise NotImplementedError(f"backend {self.id} does not share input")
+
+    def deploy_source(self, source: RenderedPipeline) -> DeployedVariant:
+        """Start the source collector after the variants (their receivers must listen); return once healthy.
+        Its own telemetry is not a variant's cost: it is not scraped with the variants'."""
+        raise NotImplementedError(f"backend {self.id} does not share input")
+
     @abstractmethod
     def start_load(self, profile: LoadProfile, driver: str, *, hosts: int = 1,
                    interval_s: float = 2.0) -> LoadHandle:

@@ -106,6 +106,11 @@ class DockerBackend(Backend):
     def prometheus_url(self) -> str:
         return f"http://127.0.0.1:{self.prom_port}"
 
+    def load_parent_pid(self) -> int | None:
+        # The load runs here; the collectors share the host's PID namespace (pid_mode=host). Variants
+        # still scrape separately on this backend (no shared source yet).
+        return os.getpid()
+
     def start(self) -> None:
         try:
             from testcontainers.core.network import Network

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import socket
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,7 +18,7 @@ from typing import IO
 import yaml
 
 from phoenix_harness.backends.base import Backend, BackendRegistry, DeployedVariant, DriverLoad, LoadHandle
-from phoenix_harness.catalog import RenderedPipeline, Wiring
+from phoenix_harness.catalog import SOURCE_VARIANT, RenderedPipeline, Wiring
 from phoenix_harness.errors import InfrastructureError, PhoenixError
 from phoenix_harness.hookspecs import hookimpl
 from phoenix_harness.loadsim import ProcessesDriver
@@ -88,6 +91,7 @@ class HostClaim:
 class LocalBackend(Backend):
     id = "local"
     description = "collectors, Prometheus and load as local subprocesses (the default)"
+    shares_input = True
 
     def __init__(self, options: object) -> None:
         super().__init__(options)  # type: ignore[arg-type]
@@ -98,6 +102,8 @@ class LocalBackend(Backend):
         self.telemetry_ports: dict[str, int] = {}
         self.otlp_http_ports: dict[str, int] = {}
         self.load: LoadHandle | None = None
+        self.source: Child | None = None
+        self._source_telemetry_port = 0
         self._closed = False
         self._claimed = False
         self.claim = HostClaim(self.options.say, str(self.options.options.get("experiment", "an experiment")))
@@ -133,6 +139,38 @@ class LocalBackend(Backend):
             host=HOST,
             otlp_http_port=self.otlp_http_ports.get(variant),
         )
+
+    def load_parent_pid(self) -> int | None:
+        return os.getpid()  # ProcessRunner starts every load process from this process
+
+    def source_wiring(self, *, collection_interval_s: float) -> Wiring:
+        # Not in telemetry_ports: the source's own telemetry is not scraped with the variants'.
+        self._source_telemetry_port = free_port()
+        return Wiring(variant=SOURCE_VARIANT, remote_write_endpoint="", telemetry_port=self._source_telemetry_port,
+                      allocate_port=free_port, collection_interval_s=collection_interval_s, host=HOST)
+
+    def deploy_source(self, source: RenderedPipeline) -> DeployedVariant:
+        path = self.options.run_dir / f"{source.variant}.otelcol.yaml"
+        path.write_text(source.yaml())
+        self.source = self.runner.start(f"collector:{source.variant}",
+                                        [str(self.options.collector), f"--config={path}"],
+                                        log_name=f"{source.variant}.otelcol.log")
+        health = f"http://{HOST}:{source.health_port}/" if source.health_port else None
+        deployed = DeployedVariant(source.variant, source.name, path, health, self.source)
+        self._wait_collector(deployed, time.monotonic() + READY_TIMEOUT_S)
+        return deployed
+
+    def _source_send_failures(self) -> dict[str, float]:
+        """Datapoints the source failed to hand to each variant, from its own telemetry."""
+        if not self._source_telemetry_port:
+            return {}
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{self._source_telemetry_port}/metrics",
+                                        timeout=2.0) as resp:
+                text = resp.read().decode(errors="replace")
+        except (urllib.error.URLError, OSError, ValueError):
+            return {}
+        return send_failures(text)
 
     def _write_prometheus_config(self) -> Path:
         config = {
@@ -239,6 +277,18 @@ class LocalBackend(Backend):
                 raise InfrastructureError("E408", f"collector for {variant} died during the run "
                                           f"(exit code {child.popen.returncode}): {_last_error(child)}",
                                           where=str(child.log_path), fix="see the collector log")
+        if self.source is not None:
+            if not self.source.alive():
+                raise InfrastructureError("E408", "the shared scraper (source collector) died during the run "
+                                          f"(exit code {self.source.popen.returncode}): {_last_error(self.source)}",
+                                          where=str(self.source.log_path), fix="see source.otelcol.log")
+            failed = {v: n for v, n in self._source_send_failures().items() if n > 0}
+            if failed:
+                what = ", ".join(f"{n:.0f} datapoints to {v}" for v, n in sorted(failed.items()))
+                raise InfrastructureError("E415", f"the shared scraper could not deliver {what}: the variants no "
+                                          "longer saw the same input", where=str(self.source.log_path),
+                                          fix="see source.otelcol.log and the variant's log (refused by its "
+                                          "memory limiter? too slow?)")
         if self.prometheus is not None and not self.prometheus.alive():
             raise InfrastructureError("E409", "Prometheus died during the run",
                                       where=str(self.prometheus.log_path), fix="see prometheus.log")
@@ -261,6 +311,25 @@ class LocalBackend(Backend):
         return {"backend": self.id}
 
 
+
+
+_SEND_FAILED = re.compile(r'^otelcol_exporter_send_failed_metric_points(?:_total)?\{([^}]*)\}\s+(\S+)', re.M)
+
+
+def send_failures(metrics_text: str) -> dict[str, float]:
+    """Per target variant, the datapoints a source's ``otlp/<variant>`` exporter failed to send
+    (from its Prometheus text exposition)."""
+    out: dict[str, float] = {}
+    for labels, value in _SEND_FAILED.findall(metrics_text):
+        exporter = re.search(r'exporter="([^"]*)"', labels)
+        if exporter is None:
+            continue
+        variant = exporter.group(1).split("/", 1)[-1]
+        try:
+            out[variant] = out.get(variant, 0.0) + float(value)
+        except ValueError:
+            continue
+    return out
 
 
 def _last_error(child: Child) -> str:

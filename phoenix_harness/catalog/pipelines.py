@@ -16,12 +16,15 @@ from typing import Any
 
 import yaml
 
+from phoenix_harness.catalog.universe import Universe, add_universe_filter
 from phoenix_harness.errors import PhoenixError, did_you_mean
 from phoenix_harness.spec.parse import load_yaml_with_lines, validate_against_schema
 
 PLACEHOLDER = re.compile(r"\$\{env:PHOENIX_([A-Z0-9_]+)\}")
 REMOTE_WRITE_TYPES = ("prometheus_remote_write", "prometheusremotewrite")
 HOSTMETRICS_TYPES = ("host_metrics", "hostmetrics")
+# Processors that read the host they run on; the wiring gives them the load's (virtual) host instead.
+HOST_CPU_PROCESSORS = {"adaptive_filter": "num_cpus"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,8 @@ class Wiring:
     host: str = "127.0.0.1"
     extra_labels: Mapping[str, str] = field(default_factory=dict)
     otlp_sink_endpoint: str | None = None  # export OTLP/HTTP to this sink instead of remote write
+    universe: Universe | None = None  # keep only these processes (filter first after a hostmetrics receiver)
+    host_cpus: int | None = None  # CPU count of the load's host, for processors that read it
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +264,15 @@ def _wire(config: dict[str, Any], w: Wiring) -> int | None:
             for proto in (cfg.get("protocols") or {}).values():
                 if isinstance(proto, dict):
                     proto["endpoint"] = f"{w.host}:{w.allocate_port()}"
+    if w.universe is not None:
+        add_universe_filter(config, w.universe)
+    if w.host_cpus is not None:
+        for key, cfg in (config.get("processors") or {}).items():
+            setting = HOST_CPU_PROCESSORS.get(_component_type(key))
+            if setting:
+                cfg = cfg if isinstance(cfg, dict) else {}
+                cfg[setting] = int(w.host_cpus)
+                config["processors"][key] = cfg
     if w.otlp_sink_endpoint:
         exporters = config.setdefault("exporters", {})
         for key in [k for k in exporters if _component_type(k) in REMOTE_WRITE_TYPES]:

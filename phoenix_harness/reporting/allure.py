@@ -72,6 +72,8 @@ class AllureReporter:
         allure.dynamic.parameter("candidate", spec.candidate.name)
         allure.dynamic.parameter("load", spec.load)
         allure.dynamic.parameter("duration", f"{spec.duration_s:g}s")
+        if result.input:
+            allure.dynamic.parameter("input", result.input)
         allure.dynamic.parameter("verdict", result.verdict.value)
         allure.attach(kpi_table(result), name="KPIs", attachment_type=allure.attachment_type.TEXT)
         allure.attach(mask(json.dumps(result.as_dict(), indent=2, default=str)), name="result.json",

@@ -1,6 +1,8 @@
 """Layer 1, spec: pure data parsed from YAML and pytest markers, validated against bundled JSON Schemas."""
 
 from phoenix_harness.spec.models import (
+    DEFAULT_HOST_CPUS,
+    HARNESS_PROCESS_NAMES,
     ExperimentSpec,
     LoadProfile,
     PipelineRef,
@@ -16,6 +18,8 @@ from phoenix_harness.spec.parse import (
 )
 
 __all__ = [
+    "DEFAULT_HOST_CPUS",
+    "HARNESS_PROCESS_NAMES",
     "ExperimentSpec",
     "LoadProfile",
     "PipelineRef",

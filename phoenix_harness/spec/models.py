@@ -66,12 +66,26 @@ class ProcessGroup:
         return [self.name_template.format(i=i) for i in range(self.count)]
 
 
+# The load's (virtual) host when a profile does not say: what host-dependent processors (the adaptive
+# filter's load tiers) read about the host, independent of the machine the harness runs on.
+DEFAULT_HOST_CPUS = 2
+
+# Kernel names (``/proc/PID/status`` Name, 15 bytes) of the harness's own children: a profile process
+# with one of these names could not be told apart from the harness's collectors, Prometheus or workers.
+HARNESS_PROCESS_NAMES = ("otelcol", "otelcol-contrib", "otelcol-phoenix", "prometheus", "phoenix-worker")
+
+
 @dataclass(frozen=True, slots=True)
 class LoadProfile:
     name: str
     description: str
     groups: tuple[ProcessGroup, ...]
     source: str | None = None
+    # ``include_host: true``: the experiment measures this machine's own processes as well as the load's
+    # (for "my real host plus this load"); by default only the load's processes are measured.
+    include_host: bool = False
+    # ``host: {cpus: N}``: the CPU count of the load's (virtual) host.
+    host_cpus: int = DEFAULT_HOST_CPUS
 
     @property
     def process_count(self) -> int:
@@ -79,6 +93,10 @@ class LoadProfile:
 
     def critical_names(self) -> list[str]:
         return [n for g in self.groups if g.critical for n in g.names()]
+
+    def process_names(self) -> list[str]:
+        """Every process name the load can run (the kernel names its processes carry)."""
+        return [n for g in self.groups for n in g.names()]
 
 
 @dataclass(frozen=True, slots=True)

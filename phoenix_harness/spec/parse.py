@@ -18,7 +18,15 @@ import jsonschema
 import yaml
 
 from phoenix_harness.errors import PhoenixError, did_you_mean
-from phoenix_harness.spec.models import ExperimentSpec, LoadProfile, PipelineRef, ProcessGroup, Threshold
+from phoenix_harness.spec.models import (
+    DEFAULT_HOST_CPUS,
+    HARNESS_PROCESS_NAMES,
+    ExperimentSpec,
+    LoadProfile,
+    PipelineRef,
+    ProcessGroup,
+    Threshold,
+)
 
 VARIANT_KPIS = ("series", "datapoints_per_minute", "cpu_cores", "memory_rss_bytes", "estimated_monthly_cost",
                 "critical_retention")
@@ -273,6 +281,10 @@ def profile_from_mapping(data: Mapping[str, Any], *, source: str,
             raise PhoenixError("E111", f"name '{group.name_template}' is used for {group.count} processes",
                                where=here, fix="put '{i}' in the name so each process gets its own, e.g. 'worker-{i}'")
         for name in group.names():
+            if name in HARNESS_PROCESS_NAMES:
+                raise PhoenixError("E117", f"process name '{name}' is the name of one of the harness's own "
+                                   "processes, which an experiment never measures", where=here,
+                                   fix=f"rename it; reserved: {', '.join(HARNESS_PROCESS_NAMES)}")
             if len(name.encode()) > 15:
                 raise PhoenixError("E112", f"process name '{name}' is longer than 15 bytes; the kernel would "
                                    "truncate it", where=here, fix="shorten the name template")
@@ -281,8 +293,10 @@ def profile_from_mapping(data: Mapping[str, Any], *, source: str,
                                    fix=f"make names distinct (also produced by {seen[name]})")
             seen[name] = here
         groups.append(group)
+    host = data.get("host") or {}
     return LoadProfile(name=str(data["name"]), description=str(data.get("description", "")),
-                       groups=tuple(groups), source=source)
+                       groups=tuple(groups), source=source, include_host=bool(data.get("include_host", False)),
+                       host_cpus=int(host.get("cpus", DEFAULT_HOST_CPUS)))
 
 
 def load_profile_file(path: Path) -> LoadProfile:
