@@ -27,6 +27,19 @@ FIDELITY_TOLERANCE = 0.10
 Samples = Mapping[tuple[int, str], Sequence[tuple[float, float]]]
 
 
+IDENTITY_LABEL_PREFIXES = ("process_", "host_", "os_", "service_", "k8s_", "container_")
+
+
+def display_series(key: str) -> str:
+    """A series key without the process's identity labels (the process is named beside it)."""
+    name, _, rest = key.partition("{")
+    labels = [kv for kv in rest.rstrip("}").split('",') if kv and not kv.startswith(IDENTITY_LABEL_PREFIXES)]
+    shown = '",'.join(labels)
+    if shown and not shown.endswith('"'):
+        shown += '"'
+    return f"{name}{{{shown}}}" if shown else name
+
+
 @dataclass(frozen=True, slots=True)
 class Gap:
     """Collections in which the candidate lacked series the baseline had for a critical process."""
@@ -42,8 +55,9 @@ class Gap:
     all_series: bool = False
 
     def describe(self) -> str:
-        what = (f"all {len(self.series)} series" if self.all_series and len(self.series) > 1
-                else ", ".join(self.series[:4]) + (f" (+{len(self.series) - 4} more)" if len(self.series) > 4 else ""))
+        names = [display_series(s) for s in self.series]
+        what = (f"all {len(names)} series" if self.all_series and len(names) > 1
+                else ", ".join(names[:4]) + (f" (+{len(names) - 4} more)" if len(names) > 4 else ""))
         spans = ", ".join(f"+{a - self.window_start:.0f}s..+{b - self.window_start:.0f}s" for a, b in self.spans)
         return (f"{self.process} (pid {self.pid}): {what} missing during {spans} of the window "
                 f"({self.collections} of {self.of_collections} collections)")

@@ -81,7 +81,9 @@ class PrometheusReader:
     def _query_range(self, query: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
         try:
             result: list[dict[str, Any]] = self.client.custom_query_range(
-                query, start_time=_dt(start), end_time=_dt(end), step=f"{step:g}s")
+                query, start_time=_dt(start), end_time=_dt(end), step=f"{round(step * 1000)}ms",
+                # the client rounds start and end to whole seconds; evaluation instants must be exact
+                params={"start": f"{start:.3f}", "end": f"{end:.3f}"})
         except (PrometheusApiClientException, requests.RequestException) as exc:
             raise InfrastructureError("E601", f"Prometheus query failed: {str(exc)[:200]}", where=self.url,
                                       fix=PROMETHEUS_FIX) from None
