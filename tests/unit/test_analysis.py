@@ -669,3 +669,24 @@ def test_collector_that_lost_confirmed_input_or_failed_to_export_is_named() -> N
     assert any("failed to export 7" in p for p in problems)
     assert any("fewer than the 700" in p for p in problems)
     assert load_problems(gt, {"candidate": {"receiver_accepted": 700.0}}, 30.0) == []
+
+
+def test_reports_state_the_rule_and_show_the_interval_against_the_threshold() -> None:
+    from phoenix_harness.events import ExperimentFinished
+    from phoenix_harness.reporting.allure import kpi_table
+    from phoenix_harness.reporting.console import ConsoleReporter
+
+    base = measurement("base", dpm=1000.0, series=200, intervals=NOISY_BASE, pids=BASE_PIDS)
+    cand = measurement("cand", dpm=400.0, series=50, intervals=NOISY_CAND, pids={101: set(METRICS), 102: set(METRICS)})
+    kpi = run(spec(), base, cand).kpis["cost_reduction"]
+    assert kpi.ci is not None
+    result = run(spec(cost_reduction=f">= {kpi.value * 100:.4f}%"), base, cand)
+    table = kpi_table(result)
+    assert f"interval [{kpi.ci[0]:.4g}, {kpi.ci[1]:.4g}] vs >= " in table
+    assert "inconclusive" in table and "whole interval" in table
+    lines: list[str] = []
+    ConsoleReporter(lines.append).phoenix_event(ExperimentFinished("exp", result))
+    text = "\n".join(lines)
+    assert "rule: a threshold on a KPI with a 95% interval passes only when the whole interval clears it" in text
+    assert f"cost_reduction >= {kpi.value * 100:.4f}%: inconclusive (95% CI [" in text
+    assert "needs a longer window" in text
