@@ -19,7 +19,7 @@ from phoenix_harness.analysis import (
 )
 from phoenix_harness.analysis.accounting import load_problems
 from phoenix_harness.analysis.kpis import MIN_DPM, category_of
-from phoenix_harness.analysis.retention import match_times, spans_of
+from phoenix_harness.analysis.retention import critical_retention, match_times, spans_of
 from phoenix_harness.analysis.stats import block_length, mann_whitney_u, pair_by_collection, reduction_estimate
 from phoenix_harness.loadsim import GroundTruth, ProcessRecord
 from phoenix_harness.loadsim.groundtruth import TargetAccount
@@ -690,3 +690,26 @@ def test_reports_state_the_rule_and_show_the_interval_against_the_threshold() ->
     assert "rule: a threshold on a KPI with a 95% interval passes only when the whole interval clears it" in text
     assert f"cost_reduction >= {kpi.value * 100:.4f}%: inconclusive (95% CI [" in text
     assert "needs a longer window" in text
+
+
+@given(st.sets(st.tuples(st.sampled_from([101, 102]), st.sampled_from(sorted(METRICS)),
+                         st.integers(0, N_COLLECTIONS - 1)), max_size=40),
+       st.floats(0.0, 0.99))
+@settings(max_examples=60, deadline=None)
+def test_presence_matrix_counts_exactly_the_dropped_cells(dropped: set[tuple[int, str, int]], shift: float) -> None:
+    """Whatever cells a candidate drops (and whatever its scrape phase), retention and gaps say exactly which."""
+    base = samples_of({101: set(METRICS), 102: set(METRICS)})
+    cand = {key: [(t + shift * INTERVAL / 2, v) for k, (t, v) in enumerate(points) if (*key, k) not in dropped]
+            for key, points in base.items()}
+    ret = critical_retention(list(CRITICAL), base, cand, WINDOW, INTERVAL)
+    assert ret.baseline_cells == CELLS
+    assert ret.kept_cells == CELLS - len(dropped)
+    assert ret.retention == pytest.approx(1 - len(dropped) / CELLS)
+    found = set()
+    for gap in ret.gaps:
+        for series in gap.series:
+            for a, b in gap.spans:
+                found |= {(gap.pid, series, k) for k in range(round((a - WINDOW[0]) / INTERVAL),
+                                                               round((b - WINDOW[0]) / INTERVAL))}
+    # a gap groups series that miss the same collections, so it names exactly the dropped cells
+    assert found == dropped
