@@ -277,8 +277,13 @@ def _variant(role: str, pipeline: str, m: VariantMeasurement) -> VariantResult:
     )
 
 
+def _silent(m: VariantMeasurement) -> bool:
+    """A variant proven complete that exported nothing at all: each of its collections is 0, not missing."""
+    return m.complete and not m.exported
+
+
 def _cost_kpi(baseline: VariantMeasurement, candidate: VariantMeasurement) -> tuple[KpiValue, RatioEstimate | None]:
-    pairs = pair_by_collection(baseline.collections, candidate.collections, missing_is_zero=candidate.complete)
+    pairs = pair_by_collection(baseline.collections, candidate.collections, missing_is_zero=_silent(candidate))
     est = reduction_estimate(pairs)
     if est is None:  # too few collections: the whole-window ratio, with nothing to judge a threshold on
         value = 1.0 - candidate.datapoints_per_minute / baseline.datapoints_per_minute
@@ -308,7 +313,7 @@ def compute_result(spec: ExperimentSpec, baseline: VariantMeasurement, candidate
         if not m.complete:
             problems.append(f"the {m.variant} variant's data for the window was not proven complete in Prometheus "
                             "(no later collection, no flushed exporter): its last collections may be partial")
-    paired = pair_by_collection(baseline.collections, candidate.collections, missing_is_zero=candidate.complete)
+    paired = pair_by_collection(baseline.collections, candidate.collections, missing_is_zero=_silent(candidate))
     if len(paired) < MIN_BUCKETS:
         problems.append(f"too few samples: {len(paired)} paired collections (need {MIN_BUCKETS}); "
                         "lengthen the duration")

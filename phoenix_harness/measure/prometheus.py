@@ -262,6 +262,7 @@ class PrometheusReader:
                 k += 1
         counts = dict.fromkeys(points, 0.0)
         series_per = dict.fromkeys(points, 0.0)
+        scrapes = dict.fromkeys(points, 0.0)  # most samples of one series in the bucket: scrapes it holds
         by_eval = {round(g + half, 3): c for c, g in points.items()}
         for name in names:
             sel = exported_selector(variant, f'__name__="{name}"')
@@ -269,16 +270,22 @@ class PrometheusReader:
             if not points:
                 continue
             first, last = min(points.values()) + half, max(points.values()) + half
-            for agg, acc in (("sum", counts), ("count", series_per)):
+            for agg, acc in (("sum", counts), ("count", series_per), ("max", scrapes)):
                 rows = self._query_range(f"{agg}(count_over_time({sel}[{interval_s * 1000:.0f}ms]))",
                                          first, last, interval_s)
                 for t, v in self._series_values(rows).items():
                     found = by_eval.get(round(t, 3))
                     if found is not None:
-                        acc[found] += v
+                        acc[found] = max(acc[found], v) if agg == "max" else acc[found] + v
         per_minute = 60.0 / interval_s
-        m.collections = {c: counts[c] * per_minute for c in sorted(counts)}
-        m.timeline = [(points[c], series_per[c], counts[c] * per_minute) for c in sorted(points)]
+        # Datapoints per scrape x scrapes per minute. A collector that falls behind (an overloaded host) may
+        # put two scrapes in one bucket and none in the next: the bucket holding two counts once per scrape,
+        # the empty one is left out. A variant that exported nothing at all counts 0 in every collection.
+        if names:
+            m.collections = {c: counts[c] / scrapes[c] * per_minute for c in sorted(counts) if scrapes[c] > 0}
+        else:
+            m.collections = dict.fromkeys(sorted(points), 0.0)
+        m.timeline = [(points[c], series_per[c], m.collections[c]) for c in sorted(points) if c in m.collections]
         if m.collections:
             m.datapoints_per_minute = sum(m.collections.values()) / len(m.collections)
         # CPU: one sample per rate window, so that samples are independent observations.

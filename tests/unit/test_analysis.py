@@ -549,6 +549,7 @@ def test_threshold_interval_rule_agrees_with_endpoints(a: float, b: float, value
 def test_candidate_that_exports_nothing_is_measured_as_such() -> None:
     base = measurement("base", dpm=1000.0, series=200, pids=BASE_PIDS)
     cand = measurement("cand", dpm=0.0, series=0, intervals=[], samples={})
+    cand.exported = False
     result = run(spec(cost_reduction=">= 50%"), base, cand)
     assert result.cost_reduction == 1.0 and result.kpis["cost_reduction"].deterministic
     assert result.critical_retention == 0.0
