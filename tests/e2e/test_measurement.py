@@ -171,3 +171,20 @@ def test_candidate_that_exports_nothing_is_measured_as_such(tmp_path: Path, repo
     assert landed["candidate"] and "self-telemetry" in landed["candidate"]
     assert entry["load_accounting"]["collectors"]["candidate"]["receiver_accepted"] > 0
     assert time.monotonic() - started < 120
+
+
+def test_aa_on_identical_otlp_input_is_exactly_zero_and_deterministic(tmp_path: Path) -> None:
+    # Both variants get the very same datapoints: every collection's ratio is 1, so the result is exactly 0,
+    # reported as deterministic (no zero-width "95 % CI"), measured only once every variant's data has landed.
+    proc, data = run_suite(tmp_path, experiment("process-baseline-v1", "20s", hosts=3,
+                                                expect=', expect={"cost_reduction": "<= 0%"}'))
+    (entry,) = data["experiments"]
+    assert entry["verdict"] == "promote", proc.stdout[-3000:]
+    cost = entry["kpi_details"]["cost_reduction"]
+    assert cost["value"] == 0.0 and cost["deterministic"] and cost["ci"] is None
+    assert entry["kpis"]["critical_retention"] == 1.0 and entry["kpis"]["critical_fidelity"] == 1.0
+    assert all(entry["load_accounting"]["data_landed"].values())
+    sent = entry["load_accounting"]["datapoints_sent_per_variant"]
+    assert sent["baseline"] == sent["candidate"] and sent["baseline"]["refused"] == 0
+    decision = next(d for d in entry["threshold_decisions"] if d["kpi"] == "cost_reduction")
+    assert decision["decision"] == "pass" and decision["deterministic"] and decision["interval"] is None
