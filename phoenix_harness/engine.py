@@ -24,6 +24,7 @@ import pluggy
 import yaml
 
 from phoenix_harness.analysis import ExperimentResult, VariantResult, Verdict, compute_result
+from phoenix_harness.analysis.accounting import load_problems
 from phoenix_harness.backends.base import Backend, BackendOptions
 from phoenix_harness.catalog import (
     SOURCE_PIPELINE,
@@ -59,6 +60,7 @@ from phoenix_harness.toolchain import cache_dir, locate_collector, locate_promet
 
 SCRAPED_TIMEOUT_S = 30.0
 NOISE_TWIN = "baseline-twin"  # with separate input: a second baseline whose difference is the noise floor
+LANDED_TIMEOUT_S = 20.0  # after the window, for every variant's last collections to land in Prometheus
 
 
 @dataclass(slots=True)
@@ -271,15 +273,35 @@ class Engine:
         self.emit(PhaseStarted(spec.name, "measure"))
         tm = time.monotonic()
         truth: GroundTruth = load.truth
-        critical_pids = [p.pid for p in truth.critical_through(window_start, window_end)]
-        measured = {d.variant: reader.measure(d.variant, window_start, window_end, spec.collection_interval_s,
-                                              critical_pids) for d in deployed}
+        interval = spec.collection_interval_s
+        variants = [d.variant for d in deployed]
+        # Measure complete collections only: wait until each variant's data for the window has landed.
+        exported = {v: reader.metric_names(v, window_start, time.time()) for v in variants}
+        landed = reader.wait_landed(exported, window_end, interval, max(LANDED_TIMEOUT_S, 6 * interval),
+                                    backend.check)
+        timings["landed_wait_s"] = time.monotonic() - tm
+        critical_pids = [p.pid for p in truth.critical_during(window_start, window_end)]
+        measured = {"baseline": reader.measure("baseline", window_start, window_end, interval, critical_pids)}
+        for v in variants:
+            if v != "baseline":
+                measured[v] = reader.measure(v, window_start, window_end, interval, critical_pids,
+                                             fallback_grid=measured["baseline"].grid)
+        counters_at = time.time()
+        counters = {v: reader.counters(v, counters_at) for v in variants}
+        for v, m in measured.items():
+            m.complete = landed.get(v) is not None
+            m.counters = counters[v]
+        problems = load_problems(truth, counters, counters_at)
         self.emit(PhaseFinished(spec.name, "measure", time.monotonic() - tm))
 
         self.emit(PhaseStarted(spec.name, "analyse"))
         cost_model = self.pm.hook.phoenix_cost_model()
         computed = compute_result(spec, measured["baseline"], measured["candidate"], truth,
-                                  (window_start, window_end), cost_model)
+                                  (window_start, window_end), cost_model, load_problems=problems)
+        computed.load_accounting = {
+            "datapoints_sent_per_variant": {k: a.to_dict() for k, a in truth.targets.items()},
+            "collectors": counters, "data_landed": landed,
+        }
         computed.timings.update(timings)
         computed.raw_dir = result.raw_dir
         _copy_into(result, computed)

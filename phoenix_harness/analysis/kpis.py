@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from phoenix_harness.analysis.stats import mann_whitney_u
+from phoenix_harness.analysis.retention import FIDELITY_TOLERANCE, Gap, critical_retention
+from phoenix_harness.analysis.stats import (
+    MIN_COLLECTIONS,
+    MIN_DPM,
+    RESAMPLES,
+    RatioEstimate,
+    mann_whitney_u,
+    pair_by_collection,
+    reduction_estimate,
+)
 from phoenix_harness.analysis.verdict import Verdict, decide
 from phoenix_harness.loadsim import GroundTruth
 from phoenix_harness.measure import VariantMeasurement
 from phoenix_harness.spec import ExperimentSpec, Threshold
 
-MIN_BUCKETS = 3
-MIN_DPM = 1e-6  # datapoints per minute below this are "no data"
-FIDELITY_TOLERANCE = 0.10
+MIN_BUCKETS = MIN_COLLECTIONS
+NEEDS_LONGER = "needs a longer window"
+DECISION_RULE = ("a threshold on a KPI with a 95% interval passes only when the whole interval clears it, fails "
+                 "when the whole interval misses it, and is inconclusive when the interval straddles it "
+                 f"({NEEDS_LONGER}); a deterministic or exact KPI is compared as it is")
+
+__all__ = ["FIDELITY_TOLERANCE", "MIN_BUCKETS", "MIN_DPM", "ExperimentResult", "FailedCheck", "KpiValue",
+           "VariantResult", "bootstrap_ratio_ci", "compute_result"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,14 +37,30 @@ class KpiValue:
     value: float | None
     ci: tuple[float, float] | None = None
     samples: tuple[float, ...] = ()
+    deterministic: bool = False  # the same in every collection: no interval, the value decides exactly
+    needs_interval: bool = False  # a statistical estimate: thresholds are judged on its interval
+    method: str = ""
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """What a threshold is judged on: the CI, or None for an exact or deterministic value."""
+        return None if self.deterministic else self.ci
 
     def describe(self) -> str:
         if self.value is None:
             return f"{self.name} = n/a"
         text = f"{self.name} = {self.value:.4g}"
-        if self.ci:
+        if self.deterministic:
+            text += " (deterministic: the same in every collection)"
+        elif self.ci:
             text += f" (95% CI {self.ci[0]:.4g} .. {self.ci[1]:.4g})"
+        elif self.needs_interval:
+            text += " (no interval: too few independent collections)"
         return text
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "ci": list(self.ci) if self.ci else None, "deterministic": self.deterministic,
+                "method": self.method}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +86,7 @@ class VariantResult:
     estimated_monthly_cost: float | None = None
     critical_retention: float | None = None
     interval_dpm: list[float] = field(default_factory=list)
+    collections: dict[int, float] = field(default_factory=dict)
     timeline: list[tuple[float, float, float]] = field(default_factory=list)
     cpu_samples: list[float] = field(default_factory=list)
 
@@ -80,6 +110,10 @@ class ExperimentResult:
     candidate: VariantResult
     kpis: dict[str, KpiValue] = field(default_factory=dict)
     lost_critical: list[str] = field(default_factory=list)
+    critical_gaps: list[Gap] = field(default_factory=list)
+    undecided_checks: list[FailedCheck] = field(default_factory=list)
+    threshold_decisions: list[dict[str, Any]] = field(default_factory=list)
+    load_accounting: dict[str, Any] = field(default_factory=dict)
     unobserved_critical: list[str] = field(default_factory=list)
     failed_checks: list[FailedCheck] = field(default_factory=list)
     infrastructure_errors: list[str] = field(default_factory=list)
@@ -138,20 +172,51 @@ class ExperimentResult:
         return found.value if found else None
 
     def evaluate(self, thresholds: Sequence[Threshold]) -> list[FailedCheck]:
-        failed = []
+        """The thresholds that failed with certainty (see :meth:`judge`)."""
+        return self.judge(thresholds)[0]
+
+    def judge(self, thresholds: Sequence[Threshold]) -> tuple[list[FailedCheck], list[FailedCheck],
+                                                              list[dict[str, Any]]]:
+        """(failed, undecided, decisions) under :data:`DECISION_RULE`."""
+        failed, undecided, decisions = [], [], []
         for t in thresholds:
             measured = self.value_of(t.kpi)
             if measured is None:
                 continue  # not measured: reported as an infrastructure problem, not a KPI failure
-            if not t.check(measured):
-                failed.append(FailedCheck(t.describe(), measured, self.explain(t.kpi), category_of(t.kpi)))
-        return failed
+            kv = self.kpis.get(t.kpi)
+            interval = kv.interval if kv else None
+            if kv is not None and kv.needs_interval and not kv.deterministic and interval is None:
+                decision = "inconclusive"
+            else:
+                decision = t.judge(measured, interval)
+            detail = self.explain(t.kpi, t, decision)
+            decisions.append({"check": t.describe(), "kpi": t.kpi, "threshold": t.text, "measured": measured,
+                              "interval": list(interval) if interval else None,
+                              "deterministic": bool(kv and kv.deterministic), "decision": decision,
+                              "detail": detail})
+            if decision == "fail":
+                failed.append(FailedCheck(t.describe(), measured, detail, category_of(t.kpi)))
+            elif decision == "inconclusive":
+                undecided.append(FailedCheck(t.describe(), measured, detail, NEEDS_LONGER))
+        return failed, undecided, decisions
 
-    def explain(self, kpi: str) -> str:
+    def explain(self, kpi: str, threshold: Threshold | None = None, decision: str | None = None) -> str:
         kv = self.kpis.get(kpi)
         text = kv.describe() if kv else f"{kpi} = {self.value_of(kpi)}"
+        if threshold is not None and decision is not None:
+            interval = kv.interval if kv else None
+            if interval is not None:
+                where = {"pass": "clears", "fail": "misses", "inconclusive": "straddles"}[decision]
+                text += (f"; the whole interval [{interval[0]:.4g}, {interval[1]:.4g}] must clear "
+                         f"{threshold.text}: it {where} it")
+            elif kv is not None and kv.needs_interval and not kv.deterministic:
+                text += f"; no interval to judge {threshold.text} on"
+            if decision == "inconclusive":
+                text += f" ({NEEDS_LONGER})"
         if kpi == "critical_retention" and self.lost_critical:
-            text += f"; lost critical processes: {', '.join(self.lost_critical)}"
+            text += f"; lost critical series: {'; '.join(self.lost_critical[:10])}"
+            if len(self.lost_critical) > 10:
+                text += f" (+{len(self.lost_critical) - 10} more)"
         return text
 
     def as_dict(self) -> dict[str, Any]:
@@ -168,13 +233,19 @@ class ExperimentResult:
             "duration_s": self.spec.duration_s,
             "verdict": self.verdict.value,
             "kpis": {k: v.value for k, v in self.kpis.items()},
+            "kpi_details": {k: v.as_dict() for k, v in self.kpis.items()},
             "cost_reduction_ci": list(self.kpis["cost_reduction"].ci or ()) if "cost_reduction" in self.kpis else None,
+            "decision_rule": DECISION_RULE,
+            "threshold_decisions": self.threshold_decisions,
             "variants": {
                 r.role: {"pipeline": r.pipeline, **r.kpis()} for r in (self.baseline, self.candidate)
             },
             "lost_critical_processes": self.lost_critical,
+            "critical_gaps": [g.as_dict() for g in self.critical_gaps],
             "unobserved_critical_processes": self.unobserved_critical,
             "failed_checks": [f.as_dict() for f in self.failed_checks],
+            "undecided_checks": [f.as_dict() for f in self.undecided_checks],
+            "load_accounting": self.load_accounting,
             "infrastructure_errors": self.infrastructure_errors,
             "user_error": self.user_error,
             "overhead_comparison": self.overhead,
@@ -193,105 +264,92 @@ def category_of(kpi: str) -> str:
     return "cost target missed"
 
 
-def bootstrap_ratio_ci(baseline: Sequence[float], candidate: Sequence[float], *, iterations: int = 2000,
-                       seed: int = 7, level: float = 0.95) -> tuple[float, float] | None:
-    """CI of ``1 - mean(candidate)/mean(baseline)`` by resampling paired intervals."""
-    # An interval whose baseline exported (next to) nothing carries no information about a ratio.
-    pairs = [(b, c) for b, c in zip(baseline, candidate, strict=False) if b > MIN_DPM]
-    if len(pairs) < MIN_BUCKETS:
+def bootstrap_ratio_ci(baseline: Sequence[float], candidate: Sequence[float], *, level: float = 0.95,
+                       seed: int = 7, iterations: int = RESAMPLES) -> tuple[float, float] | None:
+    """CI of ``1 - sum(candidate)/sum(baseline)`` over collections given in the same order (collection i of
+    each); a constant ratio gives its exact value as a zero-width interval. See :mod:`.stats`."""
+    pairs = pair_by_collection(dict(enumerate(baseline)), dict(enumerate(candidate)), missing_is_zero=False)
+    est = reduction_estimate(pairs, level=level, seed=seed, n_resamples=iterations)
+    if est is None:
         return None
-    rng = random.Random(seed)
-    n = len(pairs)
-    stats = []
-    for _ in range(iterations):
-        sample = [pairs[rng.randrange(n)] for _ in range(n)]
-        b = sum(p[0] for p in sample)
-        c = sum(p[1] for p in sample)
-        stats.append(1.0 - c / b)
-    stats.sort()
-    lo = stats[int((1 - level) / 2 * iterations)]
-    hi = stats[min(iterations - 1, int((1 + level) / 2 * iterations))]
-    return (lo, hi)
+    if est.deterministic:
+        return (est.point, est.point)
+    return est.ci
 
 
 def _variant(role: str, pipeline: str, m: VariantMeasurement) -> VariantResult:
     return VariantResult(
         role=role, pipeline=pipeline, variant=m.variant, series=m.series,
         datapoints_per_minute=m.datapoints_per_minute, cpu_cores=m.cpu_cores,
-        memory_rss_bytes=m.memory_rss_bytes, interval_dpm=list(m.interval_dpm), timeline=list(m.timeline),
-        cpu_samples=list(m.cpu_samples),
+        memory_rss_bytes=m.memory_rss_bytes, interval_dpm=list(m.interval_dpm), collections=dict(m.collections),
+        timeline=list(m.timeline), cpu_samples=list(m.cpu_samples),
     )
+
+
+def _silent(m: VariantMeasurement) -> bool:
+    """A variant proven complete that exported nothing at all: each of its collections is 0, not missing."""
+    return m.complete and not m.exported
+
+
+def _cost_kpi(baseline: VariantMeasurement, candidate: VariantMeasurement) -> tuple[KpiValue, RatioEstimate | None]:
+    pairs = pair_by_collection(baseline.collections, candidate.collections, missing_is_zero=_silent(candidate))
+    est = reduction_estimate(pairs)
+    if est is None:  # too few collections: the whole-window ratio, with nothing to judge a threshold on
+        value = 1.0 - candidate.datapoints_per_minute / baseline.datapoints_per_minute
+        return KpiValue("cost_reduction", value, None, (), needs_interval=True,
+                        method=f"{len(pairs)} paired collection(s): too few"), None
+    return KpiValue("cost_reduction", est.point, est.ci, est.samples, deterministic=est.deterministic,
+                    needs_interval=True, method=est.method), est
 
 
 def compute_result(spec: ExperimentSpec, baseline: VariantMeasurement, candidate: VariantMeasurement,
                    truth: GroundTruth, window: tuple[float, float],
-                   cost_model: Mapping[str, float] | None = None) -> ExperimentResult:
+                   cost_model: Mapping[str, float] | None = None,
+                   load_problems: Sequence[str] = ()) -> ExperimentResult:
     result = ExperimentResult(spec, _variant("baseline", spec.baseline.name, baseline),
                               _variant("candidate", spec.candidate.name, candidate))
     kpis = result.kpis
     problems = result.infrastructure_errors
+    problems.extend(load_problems)
     result.window = window
+    interval_s = baseline.interval_s or spec.collection_interval_s
     for proc in truth.processes:
         lo, hi = result.load_windows.get(proc.group, (proc.started_at, proc.ended_at or window[1]))
         result.load_windows[proc.group] = (min(lo, proc.started_at), max(hi, proc.ended_at or window[1]))
     if baseline.datapoints_per_minute <= 0 or baseline.series == 0:
         problems.append("baseline exported no data in the measurement window")
-    if len(baseline.interval_dpm) < MIN_BUCKETS or len(candidate.interval_dpm) < MIN_BUCKETS:
-        problems.append(f"too few samples: {min(len(baseline.interval_dpm), len(candidate.interval_dpm))} "
-                        f"intervals (need {MIN_BUCKETS}); lengthen the duration")
+    for m in (baseline, candidate):
+        if not m.complete:
+            problems.append(f"the {m.variant} variant's data for the window was not proven complete in Prometheus "
+                            "(no later collection, no flushed exporter): its last collections may be partial")
+    paired = pair_by_collection(baseline.collections, candidate.collections, missing_is_zero=_silent(candidate))
+    if len(paired) < MIN_BUCKETS:
+        problems.append(f"too few samples: {len(paired)} paired collections (need {MIN_BUCKETS}); "
+                        "lengthen the duration")
     if baseline.datapoints_per_minute > 0:
-        # The point estimate is the statistic the bootstrap resamples (ratio of sums over paired
-        # intervals), so estimate and interval agree; the whole-window ratio is the fallback.
-        paired = [(b, c) for b, c in zip(baseline.interval_dpm, candidate.interval_dpm, strict=False) if b > MIN_DPM]
-        point = (1.0 - sum(c for _, c in paired) / sum(b for b, _ in paired) if len(paired) >= MIN_BUCKETS
-                 else 1.0 - candidate.datapoints_per_minute / baseline.datapoints_per_minute)
-        kpis["cost_reduction"] = KpiValue(
-            "cost_reduction", point,
-            bootstrap_ratio_ci(baseline.interval_dpm, candidate.interval_dpm),
-            tuple(1.0 - c / b for b, c in zip(baseline.interval_dpm, candidate.interval_dpm, strict=False) if b),
-        )
+        kpis["cost_reduction"], _ = _cost_kpi(baseline, candidate)
     if baseline.series > 0:
         kpis["cardinality_reduction"] = KpiValue("cardinality_reduction", 1.0 - candidate.series / baseline.series)
-    critical = truth.critical_through(*window)
-    retained, compared, agreeing = 0, 0, 0
-    observed = 0
-    for proc in critical:
-        base_metrics = baseline.process_metrics.get(proc.pid, set())
-        if not base_metrics:
-            result.unobserved_critical.append(f"{proc.name} (pid {proc.pid})")
-            continue
-        observed += 1
-        cand_metrics = candidate.process_metrics.get(proc.pid, set())
-        if base_metrics <= cand_metrics:
-            retained += 1
-        else:
-            missing = sorted(base_metrics - cand_metrics)
-            what = "all metrics" if not cand_metrics else ", ".join(missing)
-            result.lost_critical.append(f"{proc.name} (pid {proc.pid}: {what})")
-        for name in base_metrics & cand_metrics:
-            b = baseline.process_values.get((proc.pid, name))
-            c = candidate.process_values.get((proc.pid, name))
-            if b is None or c is None:
-                continue
-            compared += 1
-            if abs(c - b) <= FIDELITY_TOLERANCE * max(abs(b), 1e-9) or abs(c - b) < 1e-6:
-                agreeing += 1
+    critical = truth.critical_during(*window)
+    ret = critical_retention(critical, baseline.critical_samples, candidate.critical_samples, window, interval_s)
+    result.critical_gaps = ret.gaps
+    result.lost_critical = [g.describe() for g in ret.gaps]
+    result.unobserved_critical = [f"{p.name} (pid {p.pid})" for p in ret.unobserved]
     if result.unobserved_critical:
         problems.append(f"baseline did not report {len(result.unobserved_critical)} critical process(es): "
                         f"{', '.join(result.unobserved_critical[:5])}")
-    if critical:
+    judged = len(ret.observed) + len(ret.unobserved)
+    if judged:
         # Per variant: share of the load's critical processes (ground truth) it reports at all.
-        result.baseline.critical_retention = observed / len(critical)
-        result.candidate.critical_retention = sum(
-            1 for p in critical if candidate.process_metrics.get(p.pid)) / len(critical)
-    else:
-        result.baseline.critical_retention = result.candidate.critical_retention = 1.0
-    if critical and observed:
-        kpis["critical_retention"] = KpiValue("critical_retention", retained / observed)
-    elif not critical:
-        kpis["critical_retention"] = KpiValue("critical_retention", 1.0)  # nothing critical to lose
-    if compared:
-        kpis["critical_fidelity"] = KpiValue("critical_fidelity", agreeing / compared)
+        result.baseline.critical_retention = len(ret.observed) / judged
+        result.candidate.critical_retention = len(ret.candidate_seen) / judged
+    # n/a (None) when there is nothing to measure: no critical process, or none the baseline reported.
+    kpis["critical_retention"] = KpiValue("critical_retention", ret.retention,
+                                          method=f"{ret.kept_cells} of {ret.baseline_cells} baseline cells "
+                                                 "(critical process x series x collection)")
+    kpis["critical_fidelity"] = KpiValue("critical_fidelity", ret.fidelity,
+                                         method=f"{ret.agreeing} of {ret.compared} cells within "
+                                                f"{FIDELITY_TOLERANCE:.0%}")
     if cost_model:
         for v in (result.baseline, result.candidate):
             v.estimated_monthly_cost = (v.series * float(cost_model.get("per_series_month", 0.0))
@@ -305,12 +363,15 @@ def compute_result(spec: ExperimentSpec, baseline: VariantMeasurement, candidate
     if test is not None:
         result.overhead["cpu_cores"] = {
             "test": "mann-whitney-u", "p_value": test.p_value, "u": test.u,
-            "p_candidate_higher": test.effect,
+            "p_candidate_higher": test.effect, "samples": [len(baseline.cpu_samples), len(candidate.cpu_samples)],
             "classification": ("higher" if test.effect > 0.5 else "lower") if test.significant else "same",
         }
     for role, v in (("baseline", result.baseline), ("candidate", result.candidate)):
         if v.cpu_cores is None:
             problems.append(f"no self-telemetry from the {role} collector")
-    result.failed_checks = result.evaluate(spec.with_defaults().thresholds)
+    result.failed_checks, result.undecided_checks, result.threshold_decisions = result.judge(
+        spec.with_defaults().thresholds)
+    for check in result.undecided_checks:
+        problems.append(f"undecided: {check.check}: {check.detail}")
     result.verdict = decide(infrastructure_errors=problems, failed_checks=result.failed_checks)
     return result

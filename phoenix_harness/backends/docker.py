@@ -181,7 +181,7 @@ class DockerBackend(Backend):
     def start_load(self, profile: Any, driver: str, *, hosts: int = 1, interval_s: float = 2.0) -> LoadHandle:
         load: ProcessesDriver | OtlpFleetDriver
         if driver == "otlp":
-            targets = [f"http://127.0.0.1:{port}" for port in self.otlp_ports.values()]
+            targets = {v: f"http://127.0.0.1:{port}" for v, port in self.otlp_ports.items()}
             load = OtlpFleetDriver(profile, targets, hosts=hosts, interval_s=interval_s)
         else:
             load = ProcessesDriver(profile, self.runner)

@@ -258,7 +258,7 @@ class LocalBackend(Backend):
             if not self.otlp_http_ports:
                 raise PhoenixError("E407", "the otlp driver needs variants wired with an OTLP receiver",
                                    fix="deploy the variants before starting otlp load")
-            targets = [f"http://{HOST}:{p}" for p in self.otlp_http_ports.values()]
+            targets = {v: f"http://{HOST}:{p}" for v, p in self.otlp_http_ports.items()}  # accounted per variant
             fleet = OtlpFleetDriver(profile, targets, hosts=hosts, interval_s=interval_s)
             self.load = DriverLoad(fleet)
             fleet.start()

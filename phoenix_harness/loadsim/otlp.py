@@ -27,7 +27,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     AGGREGATION_TEMPORALITY_CUMULATIVE,
@@ -391,7 +395,11 @@ class OtlpHttpSender:
         self.requests_sent = 0
         self.bytes_sent = 0
 
-    def send(self, payload: bytes, timeout: float | None = None) -> None:
+    def send(self, payload: bytes, timeout: float | None = None) -> int:
+        """POST one request; return the datapoints the receiver rejected in a partial success (usually 0).
+
+        Raises :class:`OtlpSendError` for a non-2xx answer, ``OSError`` when the request could not be made.
+        """
         headers = {"Content-Type": CONTENT_TYPE, "Content-Length": str(len(payload))}
         for attempt in (1, 2):
             fresh = self._conn is None
@@ -411,7 +419,8 @@ class OtlpHttpSender:
                 raise OtlpSendError(self.url, response.status, body)
             self.requests_sent += 1
             self.bytes_sent += len(payload)
-            return
+            return rejected_points(body)
+        return 0
 
     def _connection(self, timeout: float | None) -> http.client.HTTPConnection:
         if self._conn is None:
@@ -432,10 +441,22 @@ class OtlpHttpSender:
         self.close()
 
 
+def rejected_points(body: bytes) -> int:
+    """``partial_success.rejected_data_points`` of an OTLP/HTTP export response (0 when absent)."""
+    if not body:
+        return 0
+    response = ExportMetricsServiceResponse()
+    try:
+        response.ParseFromString(body)
+    except DecodeError:
+        return 0
+    return int(response.partial_success.rejected_data_points)
+
+
 _senders = threading.local()
 
 
-def send(endpoint: str, payload: bytes, timeout: float = 10) -> None:
+def send(endpoint: str, payload: bytes, timeout: float = 10) -> int:
     """POST one serialized request to ``{endpoint}/v1/metrics``, reusing this thread's connection to it."""
     cache: dict[str, OtlpHttpSender] | None = getattr(_senders, "by_endpoint", None)
     if cache is None:
@@ -443,4 +464,4 @@ def send(endpoint: str, payload: bytes, timeout: float = 10) -> None:
     sender = cache.get(endpoint)
     if sender is None:
         sender = cache[endpoint] = OtlpHttpSender(endpoint, timeout)
-    sender.send(payload, timeout)
+    return sender.send(payload, timeout)

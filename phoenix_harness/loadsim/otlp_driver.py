@@ -7,14 +7,21 @@ fleet scale on one machine. Pids are unique across the fleet, so ground truth ca
 
 from __future__ import annotations
 
+import http.client
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from phoenix_harness.loadsim.groundtruth import GroundTruth, ProcessRecord
-from phoenix_harness.loadsim.otlp import FleetEncoder, OtlpHttpSender, OtlpSendError, SimProcess
+from phoenix_harness.loadsim.groundtruth import GroundTruth, ProcessRecord, TargetAccount
+from phoenix_harness.loadsim.otlp import (
+    DATAPOINTS_PER_PROCESS,
+    FleetEncoder,
+    OtlpHttpSender,
+    OtlpSendError,
+    SimProcess,
+)
 from phoenix_harness.loadsim.patterns import cpu_rate, memory_bytes
 from phoenix_harness.spec import LoadProfile, ProcessGroup
 
@@ -33,13 +40,17 @@ class _Sim:
 class OtlpFleetDriver:
     name = "otlp"
 
-    def __init__(self, profile: LoadProfile, targets: Sequence[str], *, hosts: int = 1,
+    def __init__(self, profile: LoadProfile, targets: Sequence[str] | Mapping[str, str], *, hosts: int = 1,
                  interval_s: float = 2.0, seed: int = 0) -> None:
+        """``targets``: endpoints, or variant name -> endpoint (accounting is then kept per variant name)."""
         self.profile = profile
-        self.targets = list(targets)
+        named = dict(targets) if isinstance(targets, Mapping) else {t: t for t in targets}
+        self.targets = list(named.values())
+        self.target_names = list(named)
         self.hosts = hosts
         self.interval_s = interval_s
         self.truth = GroundTruth(driver=self.name, profile=profile.name)
+        self.truth.targets = {name: TargetAccount() for name in self.target_names}
         self._rng = random.Random(seed)
         self._sims: list[_Sim] = []
         self._next_pid = [h * PIDS_PER_HOST + 1000 for h in range(hosts)]
@@ -133,18 +144,42 @@ class OtlpFleetDriver:
                     for host in encoder.hosts:
                         idx = index[host]
                         payload = encoder.encode_host(host, now, [cpu[i] for i in idx], [mem[i] for i in idx])
-                        for sender in senders:
-                            try:
-                                sender.send(payload)
-                                self.sent_requests += 1
-                                self.truth.datapoints_sent += 7 * len(idx)
-                            except (OtlpSendError, OSError) as exc:
-                                self.failed_requests += 1
-                                self.last_error = str(exc)[:200]
+                        points = DATAPOINTS_PER_PROCESS * len(idx)
+                        self.truth.datapoints_sent += points
+                        for name, sender in zip(self.target_names, senders, strict=True):
+                            self._send(sender, self.truth.targets[name], payload, points)
+                    done = time.time()
+                    for account in self.truth.targets.values():
+                        account.accepted_at.append((done, account.accepted))
+                        del account.accepted_at[:-5000]
                 self._stop.wait(max(0.0, self.interval_s - (time.time() - now)))
         finally:
             for s in senders:
                 s.close()
+
+    def _send(self, sender: OtlpHttpSender, account: TargetAccount, payload: bytes, points: int) -> None:
+        account.sent += points
+        account.requests += 1
+        try:
+            rejected = min(points, sender.send(payload))
+        except OtlpSendError as exc:
+            account.refused += points
+            account.refused_requests += 1
+            self.failed_requests += 1
+            account.last_error = self.last_error = str(exc)[:200]
+            return
+        except (OSError, http.client.HTTPException) as exc:
+            account.failed += points
+            account.failed_requests += 1
+            self.failed_requests += 1
+            account.last_error = self.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+            return
+        self.sent_requests += 1
+        account.accepted += points - rejected
+        if rejected:
+            account.refused += rejected
+            account.refused_requests += 1
+            account.last_error = f"partial success: {rejected} datapoints rejected"
 
     def alive_count(self) -> int:
         with self._lock:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
@@ -30,18 +30,29 @@ def exported_selector(variant: str, extra: str = "") -> str:
 
 @dataclass(slots=True)
 class VariantMeasurement:
-    """Samples for one variant over the measurement window."""
+    """Samples for one variant over the measurement window.
+
+    ``collections`` maps a collection index (``floor((t - window_start) / interval)`` of the variant's
+    scrape instant) to the datapoints per minute of that collection; analysis pairs variants by that index.
+    """
 
     variant: str
     series: int = 0
     datapoints_per_minute: float = 0.0
-    bucket_seconds: float = 10.0
-    interval_dpm: list[float] = field(default_factory=list)
+    interval_s: float = 2.0
+    collections: dict[int, float] = field(default_factory=dict)
     timeline: list[tuple[float, float, float]] = field(default_factory=list)  # (t, series, dpm)
     cpu_samples: list[float] = field(default_factory=list)
     memory_samples: list[float] = field(default_factory=list)
-    process_metrics: dict[int, set[str]] = field(default_factory=dict)
-    process_values: dict[tuple[int, str], float] = field(default_factory=dict)
+    critical_samples: dict[tuple[int, str], list[tuple[float, float]]] = field(default_factory=dict)
+    grid: tuple[float, float] | None = None  # (one scrape instant, interval) of the variant's own collections
+    counters: dict[str, float] = field(default_factory=dict)  # self-telemetry totals after the window
+    complete: bool = True  # all of the window's data is proven to have landed in Prometheus
+    exported: bool = True  # the variant exported anything at all in the window
+
+    @property
+    def interval_dpm(self) -> list[float]:
+        return [self.collections[c] for c in sorted(self.collections)]
 
     @property
     def cpu_cores(self) -> float | None:
@@ -70,7 +81,9 @@ class PrometheusReader:
     def _query_range(self, query: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
         try:
             result: list[dict[str, Any]] = self.client.custom_query_range(
-                query, start_time=_dt(start), end_time=_dt(end), step=f"{step:g}s")
+                query, start_time=_dt(start), end_time=_dt(end), step=f"{round(step * 1000)}ms",
+                # the client rounds start and end to whole seconds; evaluation instants must be exact
+                params={"start": f"{start:.3f}", "end": f"{end:.3f}"})
         except (PrometheusApiClientException, requests.RequestException) as exc:
             raise InfrastructureError("E601", f"Prometheus query failed: {str(exc)[:200]}", where=self.url,
                                       fix=PROMETHEUS_FIX) from None
@@ -98,13 +111,14 @@ class PrometheusReader:
         return self.scalar(f'max(up{{job="{SELF_JOB}", variant="{variant}"}})') == 1.0
 
     def wait_scraped(self, variants: Sequence[str], timeout: float, check: Any = None) -> float:
-        """Block until every variant is scraped; return the seconds waited."""
+        """Block until every variant is up: it exported data, or (a candidate may rightly export nothing)
+        its own telemetry shows its receiver accepted input. Return the seconds waited."""
         start = time.monotonic()
         pending = list(variants)
         while pending:
             if check is not None:
                 check()
-            pending = [v for v in pending if not self.variant_scraped(v)]
+            pending = [v for v in pending if not (self.variant_scraped(v) or self.accepted_input(v))]
             if not pending:
                 break
             if time.monotonic() - start > timeout:
@@ -113,69 +127,203 @@ class PrometheusReader:
             time.sleep(0.2)
         return time.monotonic() - start
 
+    def accepted_input(self, variant: str) -> bool:
+        """The variant's receiver accepted datapoints (self-telemetry), whatever it then exported."""
+        return (self.counter(variant, "receiver_accepted") or 0.0) > 0
+
+    def counter(self, variant: str, name: str, at: float | None = None) -> float | None:
+        """A self-telemetry total (see :data:`COUNTERS`) summed over the variant's components."""
+        sel = f'{{__name__=~"{COUNTERS[name]}", job="{SELF_JOB}", variant="{variant}"}}'
+        return self.scalar(f"sum({sel})", at)
+
+    def counters(self, variant: str, at: float | None = None) -> dict[str, float]:
+        out = {}
+        for name in COUNTERS:
+            value = self.counter(variant, name, at)
+            if value is not None:
+                out[name] = value
+        return out
+
+    def _self_sample_time(self, variant: str) -> float | None:
+        sel = f'{{__name__=~"{COUNTERS["receiver_accepted"]}", job="{SELF_JOB}", variant="{variant}"}}'
+        return self.scalar(f"max(timestamp({sel}))")
+
+    def newest_export(self, variant: str, names: Sequence[str] | None = None) -> float | None:
+        """Timestamp of the newest exported sample of the variant (None when it exported nothing)."""
+        newest = None
+        for name in names if names is not None else self.metric_names(variant, time.time() - 3600, time.time()):
+            sel = exported_selector(variant, f'__name__="{name}"')
+            t = self.scalar(f"max(timestamp({sel}))")
+            if t is not None and (newest is None or t > newest):
+                newest = t
+        return newest
+
+    def landed(self, variant: str, end: float, interval_s: float, names: Sequence[str]) -> str | None:
+        """How it is proven that all of the variant's data up to ``end`` is in Prometheus, or None.
+
+        Either a collection two intervals after the window has arrived (remote write sends batches in
+        parallel, so one later batch alone does not prove the earlier ones landed; two intervals later
+        they have), or the variant's own telemetry, scraped after that, shows its receiver kept accepting
+        input after the window while its exporter had nothing left to send (the sent count did not move
+        between two scrapes): a pipeline that exports nothing, or nothing more, is complete too.
+        """
+        later = end + 2 * interval_s
+        newest = self.newest_export(variant, names) if names else None
+        if newest is not None and newest >= later:
+            return f"a collection at +{newest - end:.1f}s after the window arrived"
+        scraped = self._self_sample_time(variant)
+        if scraped is None or scraped < later:
+            return None
+        accepted_end = self.counter(variant, "receiver_accepted", end)
+        accepted_now = self.counter(variant, "receiver_accepted", scraped)
+        sent_now = self.counter(variant, "exporter_sent", scraped) or 0.0
+        sent_before = self.counter(variant, "exporter_sent", scraped - 1.5) or 0.0
+        if accepted_end is None or accepted_now is None or accepted_now <= accepted_end:
+            return None
+        if sent_now == sent_before:
+            return "its exporter had nothing left to send after the window (self-telemetry)"
+        return None
+
+    def wait_landed(self, variants: Mapping[str, Sequence[str]], end: float, interval_s: float, timeout: float,
+                    check: Any = None) -> dict[str, str | None]:
+        """Wait until every variant's data for the window has landed (see :meth:`landed`).
+
+        ``variants`` maps each variant to its exported metric names. Returns the proof per variant (None
+        for a variant whose completeness could not be proven within ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        proofs: dict[str, str | None] = dict.fromkeys(variants)
+        while True:
+            if check is not None:
+                check()
+            for v, names in variants.items():
+                if proofs[v] is None:
+                    proofs[v] = self.landed(v, end, interval_s, names)
+            if all(proofs.values()) or time.monotonic() > deadline:
+                return proofs
+            time.sleep(0.5)
+
     def metric_names(self, variant: str, start: float, end: float) -> list[str]:
         """Names of the metrics a variant exported in the window (range functions drop ``__name__``,
         so per-name queries keep series of different metrics with equal labels apart)."""
-        window = max(1, int(end - start))
+        window = max(1, math.ceil(end - start))
         result = self._query(f"group by (__name__) (last_over_time({exported_selector(variant)}[{window}s]))", end)
         return sorted({r["metric"].get("__name__", "") for r in result} - {""})
 
+    def scrape_instants(self, variant: str, names: Sequence[str], start: float, end: float,
+                        interval_s: float) -> list[float]:
+        """The variant's collection instants in ``[start, end]`` (timestamps of its newest samples)."""
+        instants: set[float] = set()
+        for name in names[:3]:
+            sel = exported_selector(variant, f'__name__="{name}"')
+            values = self._series_values(self._query_range(f"max(timestamp({sel}))", start, end,
+                                                           max(0.25, interval_s / 4)))
+            instants.update(v for v in values.values() if start <= v <= end)
+        return sorted(instants)
+
+    @staticmethod
+    def grid_of(instants: Sequence[float], interval_s: float) -> tuple[float, float] | None:
+        """(reference instant, interval) of a regular scrape: the median phase of ``instants``."""
+        if not instants:
+            return None
+        ref = instants[0]
+        offsets = sorted(((t - ref + interval_s / 2) % interval_s) - interval_s / 2 for t in instants)
+        return (ref + offsets[len(offsets) // 2], interval_s)
+
     def measure(self, variant: str, start: float, end: float, interval_s: float,
-                critical_pids: Iterable[int]) -> VariantMeasurement:
-        window = max(1, int(end - start))
-        m = VariantMeasurement(variant=variant)
-        names = self.metric_names(variant, start, end)
-        bucket = float(max(math.ceil(interval_s), math.ceil((end - start) / 12)))
-        m.bucket_seconds = bucket
-        samples = 0.0
-        collections = 0.0
-        sums: dict[float, float] = {}
-        maxes: dict[float, float] = {}
-        counts: dict[float, float] = {}
+                critical_pids: Iterable[int], *, fallback_grid: tuple[float, float] | None = None,
+                names: Sequence[str] | None = None) -> VariantMeasurement:
+        """Measure one variant over the window ``[start, end)``.
+
+        Datapoints are counted per collection: each of the variant's scrape instants ``g`` in the window is
+        counted over ``(g - interval/2, g + interval/2]``, so every bucket holds exactly one collection of
+        every series, wherever the window's edges fall. A variant that exported nothing uses
+        ``fallback_grid`` (the baseline's) and counts 0 in each collection.
+        """
+        window = max(1, math.ceil(end - start))
+        m = VariantMeasurement(variant=variant, interval_s=interval_s)
+        if names is None:
+            names = self.metric_names(variant, start, end + interval_s)
+        m.exported = bool(names)
+        half = interval_s / 2
+        grid = self.grid_of(self.scrape_instants(variant, names, start - interval_s, end + interval_s,
+                                                 interval_s), interval_s) if names else None
+        m.grid = grid
+        grid = grid or fallback_grid
+        n_collections = math.floor((end - start) / interval_s + 1e-9)
+        points: dict[int, float] = {}  # collection -> scrape instant
+        if grid is not None:
+            ref = grid[0]
+            k = math.ceil((start - ref) / interval_s - 1.0)
+            while ref + k * interval_s < end + interval_s:
+                g = ref + k * interval_s
+                c = math.floor((g - start) / interval_s + 1e-9)
+                if 0 <= c < n_collections and c not in points:
+                    points[c] = g
+                k += 1
+        counts = dict.fromkeys(points, 0.0)
+        series_per = dict.fromkeys(points, 0.0)
+        scrapes = dict.fromkeys(points, 0.0)  # most samples of one series in the bucket: scrapes it holds
+        by_eval = {round(g + half, 3): c for c, g in points.items()}
         for name in names:
             sel = exported_selector(variant, f'__name__="{name}"')
             m.series += int(self.scalar(f"count(count_over_time({sel}[{window}s]))", end) or 0)
-            samples += self.scalar(f"sum(count_over_time({sel}[{window}s]))", end) or 0.0
-            collections = max(collections, self.scalar(f"max(count_over_time({sel}[{window}s]))", end) or 0.0)
-            for agg, acc in (("sum", sums), ("count", counts)):
-                values = self._series_values(self._query_range(f"{agg}(count_over_time({sel}[{bucket:g}s]))",
-                                                               start + bucket, end, bucket))
-                for t, v in values.items():
-                    acc[t] = acc.get(t, 0.0) + v
-            values = self._series_values(self._query_range(f"max(count_over_time({sel}[{bucket:g}s]))",
-                                                           start + bucket, end, bucket))
-            for t, v in values.items():
-                maxes[t] = max(maxes.get(t, 0.0), v)
-        # Datapoints per collection x collections per minute: free of the jitter of where the window
-        # boundary falls between two collections.
-        if collections:
-            m.datapoints_per_minute = samples / collections * 60.0 / interval_s
-        for t in sorted(sums):
-            per = maxes.get(t)
-            if per:
-                dpm = sums[t] / per * 60.0 / interval_s
-                m.interval_dpm.append(dpm)
-                m.timeline.append((t, counts.get(t, 0.0), dpm))
+            if not points:
+                continue
+            first, last = min(points.values()) + half, max(points.values()) + half
+            for agg, acc in (("sum", counts), ("count", series_per), ("max", scrapes)):
+                rows = self._query_range(f"{agg}(count_over_time({sel}[{interval_s * 1000:.0f}ms]))",
+                                         first, last, interval_s)
+                for t, v in self._series_values(rows).items():
+                    found = by_eval.get(round(t, 3))
+                    if found is not None:
+                        acc[found] = max(acc[found], v) if agg == "max" else acc[found] + v
+        per_minute = 60.0 / interval_s
+        # Datapoints per scrape x scrapes per minute. A collector that falls behind (an overloaded host) may
+        # put two scrapes in one bucket and none in the next: the bucket holding two counts once per scrape,
+        # the empty one is left out. A variant that exported nothing at all counts 0 in every collection.
+        if names:
+            m.collections = {c: counts[c] / scrapes[c] * per_minute for c in sorted(counts) if scrapes[c] > 0}
+        else:
+            m.collections = dict.fromkeys(sorted(points), 0.0)
+        m.timeline = [(points[c], series_per[c], m.collections[c]) for c in sorted(points) if c in m.collections]
+        if m.collections:
+            m.datapoints_per_minute = sum(m.collections.values()) / len(m.collections)
+        # CPU: one sample per rate window, so that samples are independent observations.
+        rate_s = 5.0
         cpu = self._query_range(
-            f'rate({{__name__=~"otelcol_process_cpu_seconds(_total)?", job="{SELF_JOB}", variant="{variant}"}}[5s])',
-            start, end, 1.0)
+            f'rate({{__name__=~"otelcol_process_cpu_seconds(_total)?", job="{SELF_JOB}", variant="{variant}"}}'
+            f'[{rate_s:g}s])', start + rate_s, end, rate_s)
         m.cpu_samples = [v for v in self._series_values(cpu).values() if math.isfinite(v)]
         mem = self._query_range(
             f'{{__name__=~"otelcol_process_memory_rss(_bytes)?", job="{SELF_JOB}", variant="{variant}"}}',
             start, end, 1.0)
         m.memory_samples = list(self._series_values(mem).values())
         pids = sorted(set(critical_pids))
-        if pids:
-            pid_re = "|".join(str(p) for p in pids)
-            for name in names:
-                psel = exported_selector(variant, f'__name__="{name}", process_pid=~"{pid_re}"')
-                for row in self._query(f"count by (process_pid) (count_over_time({psel}[{window}s]))", end):
-                    pid = int(row["metric"].get("process_pid", "0"))
-                    m.process_metrics.setdefault(pid, set()).add(name)
-                for row in self._query(f"sum by (process_pid) (last_over_time({psel}[{window}s]))", end):
-                    pid = int(row["metric"].get("process_pid", "0"))
-                    m.process_values[(pid, name)] = float(row["value"][1])
+        if pids and names:
+            m.critical_samples = self.raw_samples(variant, pids, start - half, end + half)
         return m
+
+    def raw_samples(self, variant: str, pids: Sequence[int], start: float, end: float
+                    ) -> dict[tuple[int, str], list[tuple[float, float]]]:
+        """Every sample of the given processes in ``[start, end]``, keyed by (pid, series key)."""
+        out: dict[tuple[int, str], list[tuple[float, float]]] = {}
+        span = max(1, math.ceil(end - start))
+        for i in range(0, len(pids), 200):
+            pid_re = "|".join(str(p) for p in pids[i:i + 200])
+            sel = exported_selector(variant, f'process_pid=~"{pid_re}"')
+            rows = self._query(f"{sel}[{span}s]", end)
+            for row in rows:
+                labels = row.get("metric", {})
+                try:
+                    pid = int(labels.get("process_pid", ""))
+                except ValueError:
+                    continue
+                key = (pid, series_key(labels))
+                bucket = out.setdefault(key, [])
+                bucket.extend((float(t), float(v)) for t, v in row.get("values", []) if float(t) >= start)
+        for points in out.values():
+            points.sort()
+        return out
 
     @staticmethod
     def _series_values(result: list[dict[str, Any]]) -> dict[float, float]:
@@ -184,6 +332,29 @@ class PrometheusReader:
             for t, v in row.get("values", []):
                 out[float(t)] = out.get(float(t), 0.0) + float(v)
         return out
+
+
+# Labels that differ between variants or runs of the same data, and the process identity (its pid is
+# the ground truth's key): everything else is part of a series' identity.
+PER_RUN_LABELS = frozenset({"variant", "job", "instance", "process_pid"})
+
+# Self-telemetry totals (cumulative), by the names the collector's internal telemetry uses.
+COUNTERS = {
+    "receiver_accepted": "otelcol_receiver_accepted_metric_points(_total)?",
+    "receiver_refused": "otelcol_receiver_refused_metric_points(_total)?",
+    "receiver_failed": "otelcol_receiver_failed_metric_points(_total)?",
+    "exporter_sent": "otelcol_exporter_sent_metric_points(_total)?",
+    "exporter_failed": "otelcol_exporter_send_failed_metric_points(_total)?",
+    "exporter_enqueue_failed": "otelcol_exporter_enqueue_failed_metric_points(_total)?",
+}
+
+
+def series_key(labels: Mapping[str, str]) -> str:
+    """Metric name plus its full label set minus the per-run labels, e.g. ``m{state="system"}``."""
+    name = labels.get("__name__", "")
+    rest = sorted((k, v) for k, v in labels.items()
+                  if k != "__name__" and k not in PER_RUN_LABELS and not k.startswith("otel_scope_"))
+    return name + "{" + ",".join(f'{k}="{v}"' for k, v in rest) + "}"
 
 
 def _dt(ts: float) -> Any:

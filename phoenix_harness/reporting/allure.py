@@ -16,12 +16,15 @@ import allure
 from allure_commons import plugin_manager as allure_hooks
 
 from phoenix_harness.analysis import ExperimentResult
+from phoenix_harness.analysis.kpis import DECISION_RULE
 from phoenix_harness.events import ArtifactProduced, Event, PhaseFinished, PhaseStarted
 from phoenix_harness.hookspecs import hookimpl
 from phoenix_harness.reporting.chart import render_chart
 from phoenix_harness.secrets import mask
 
 CATEGORIES = [
+    {"name": "needs a longer window", "matchedStatuses": ["failed", "broken", "skipped"],
+     "messageRegex": "(?s).*needs a longer window.*"},
     {"name": "infrastructure", "matchedStatuses": ["failed", "broken", "skipped"],
      "messageRegex": ".*(inconclusive|error\\[E[0-9]+\\]).*"},
     {"name": "critical process lost", "matchedStatuses": ["failed"],
@@ -99,8 +102,15 @@ class AllureReporter:
 def kpi_table(result: ExperimentResult) -> str:
     rows = [("KPI", "value", "detail")]
     for name, kpi in result.kpis.items():
-        rows.append((name, "n/a" if kpi.value is None else f"{kpi.value:.4g}",
-                     f"95% CI {kpi.ci[0]:.4g} .. {kpi.ci[1]:.4g}" if kpi.ci else ""))
+        detail = ("deterministic (the same in every collection)" if kpi.deterministic
+                  else f"95% CI {kpi.ci[0]:.4g} .. {kpi.ci[1]:.4g}" if kpi.ci else kpi.method)
+        rows.append((name, "n/a" if kpi.value is None else f"{kpi.value:.4g}", detail))
+    for d in result.threshold_decisions:
+        interval = d.get("interval")
+        against = (f"interval [{interval[0]:.4g}, {interval[1]:.4g}] vs {d['threshold']}" if interval
+                   else f"{d['measured']:.4g} vs {d['threshold']}" + (" (deterministic)" if d.get("deterministic")
+                                                                       else ""))
+        rows.append((f"check {d['check']}", str(d["decision"]), against))
     for v in (result.baseline, result.candidate):
         for k, value in v.kpis().items():
             rows.append((f"{v.role}.{k}", "n/a" if value is None else f"{value:.4g}", v.pipeline))
@@ -111,6 +121,8 @@ def kpi_table(result: ExperimentResult) -> str:
         rows.append((f"overhead {name}", str(cmp.get("classification")),
                      f"Mann-Whitney U p={cmp.get('p_value', float('nan')):.3g}"))
     rows.append(("verdict", result.verdict.value, "; ".join(c.check for c in result.failed_checks)))
+    if result.threshold_decisions:
+        rows.append(("rule", "", DECISION_RULE))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     return "\n".join("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows)
 

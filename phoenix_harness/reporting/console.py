@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from phoenix_harness.analysis.kpis import DECISION_RULE
 from phoenix_harness.events import (
     Event,
     ExperimentFinished,
@@ -55,3 +56,10 @@ class ConsoleReporter:
                 self.write(f"[phoenix] {name}: {err}")
             for check in r.failed_checks:
                 self.write(f"[phoenix] {name}: failed {check.check}: {check.detail}")
+            if any(d.get("interval") for d in r.threshold_decisions):
+                self.write(f"[phoenix] {name}: rule: {DECISION_RULE}")
+                for d in r.threshold_decisions:
+                    if d.get("interval"):
+                        lo, hi = d["interval"]
+                        self.write(f"[phoenix] {name}: {d['check']}: {d['decision']} "
+                                   f"(95% CI [{lo:.4g}, {hi:.4g}] against {d['threshold']})")

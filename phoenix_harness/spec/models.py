@@ -44,6 +44,29 @@ class Threshold:
     def describe(self) -> str:
         return f"{self.kpi} {self.text}"
 
+    def judge(self, measured: float, interval: tuple[float, float] | None = None) -> str:
+        """``"pass"``, ``"fail"`` or ``"inconclusive"``.
+
+        Without an interval (an exact or deterministic value) the value decides. With one, the threshold
+        passes only when the whole interval clears it, fails when the whole interval misses it, and is
+        inconclusive when the interval straddles it (a longer window would narrow the interval).
+        """
+        if interval is None:
+            return "pass" if self.check(measured) else "fail"
+        lo, hi = interval
+        if self.op in ("==", "!="):
+            inside = lo - 1e-9 <= self.value <= hi + 1e-9
+            exact = inside and hi - lo <= 1e-9
+            if self.op == "==":
+                return "pass" if exact else "inconclusive" if inside else "fail"
+            return "fail" if exact else "inconclusive" if inside else "pass"
+        low_ok, high_ok = self.check(lo), self.check(hi)
+        if low_ok and high_ok:
+            return "pass"
+        if not low_ok and not high_ok:
+            return "fail"
+        return "inconclusive"
+
 
 @dataclass(frozen=True, slots=True)
 class ProcessGroup:

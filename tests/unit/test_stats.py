@@ -10,7 +10,9 @@ from phoenix_harness.analysis.stats import mann_whitney_u
 
 
 def test_too_few_samples_is_none() -> None:
-    assert mann_whitney_u([1.0] * 7, [2.0] * 20) is None
+    # samples are one per 5 s rate window: 5 per side (a 25 s window) is the least that can say anything
+    assert mann_whitney_u([1.0] * 4, [2.0] * 20) is None
+    assert mann_whitney_u([1.0] * 5, [2.0] * 20) is not None
 
 
 def test_clearly_shifted_samples_are_significant() -> None:
