@@ -179,6 +179,14 @@ def engine_processes(paths: EnginePaths) -> list[psutil.Process]:
     return list(found.values())
 
 
+def _other_containerd(paths: EnginePaths) -> bool:
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if "containerd" in (proc.info["name"] or "") and str(paths.run) not in " ".join(proc.info["cmdline"] or []):
+                return True
+    return False
+
+
 def _listening_sockets(procs: Sequence[psutil.Process]) -> list[str]:
     found = []
     for p in procs:
@@ -253,8 +261,11 @@ def cleanup_host(paths: EnginePaths, created: Sequence[str] = ()) -> list[str]:
         with contextlib.suppress(OSError):
             top.rmdir()
             done.append(f"removed cgroup {top}")
+    shared = _other_containerd(paths)  # another containerd (e.g. a kubelet's) uses /run/containerd too
     for name in created:
         path = Path(name)
+        if shared and "containerd" in path.name:
+            continue
         if path.is_file():
             path.unlink(missing_ok=True)
             done.append(f"removed {path}")

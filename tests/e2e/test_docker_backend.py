@@ -6,14 +6,20 @@ which the collectors see through the host's PID namespace.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psutil
 import pytest
 
+from phoenix_harness.backends.base import BackendOptions
+from phoenix_harness.backends.docker import DockerBackend, prometheus_spec
 from phoenix_harness.backends.docker_engine import LABEL
 from phoenix_harness.engine import Engine, EngineOptions
+from phoenix_harness.errors import InfrastructureError
 from phoenix_harness.events import Progress
 from phoenix_harness.hookspecs import hookimpl
 from phoenix_harness.plugin_manager import make_plugin_manager
@@ -88,3 +94,62 @@ def test_a_collector_container_killed_mid_run_ends_inconclusive_and_nothing_is_l
     assert harness_processes() == []
     assert not [p for p in psutil.process_iter(["cmdline"]) if "otelcol" in " ".join(p.info["cmdline"] or [])
                 and "/etc/phoenix/" in " ".join(p.info["cmdline"] or [])]
+
+
+def test_published_ports_bind_loopback_only_and_a_bad_image_is_an_error_code(
+        docker_engine: PrivateEngine, tmp_path: Path) -> None:
+    backend = DockerBackend(BackendOptions(tmp_path / "run", Path("/bin/true"), Path("/bin/true"),
+                                           {"driver": "otlp"}))
+    try:
+        backend.start()
+        (tmp_path / "cfg").mkdir()
+        (tmp_path / "cfg" / "prometheus.yml").write_text("global: {}\n")
+        c = backend._run(prometheus_spec(docker_engine.prometheus_image, tmp_path / "cfg" / "prometheus.yml", 45999))
+        bindings = c.get_wrapped_container().attrs["HostConfig"]["PortBindings"]
+        assert bindings == {"9090/tcp": [{"HostIp": "127.0.0.1", "HostPort": "45999"}]}
+        with pytest.raises(InfrastructureError) as err:
+            backend._run(prometheus_spec("phoenix-harness/no-such-image:1", tmp_path / "cfg" / "prometheus.yml",
+                                         45998))
+        assert err.value.code == "E472" and "no-such-image" in err.value.message
+    finally:
+        backend.close()
+    assert _labelled(docker_engine) == []
+
+
+_KILLED_RUN = """
+import sys
+from pathlib import Path
+from phoenix_harness.engine import Engine, EngineOptions
+from phoenix_harness.errors import InfrastructureError
+from phoenix_harness.plugin_manager import make_plugin_manager
+from phoenix_harness.spec import ExperimentSpec, PipelineRef
+engine = Engine(EngineOptions(Path(sys.argv[1]), Path(sys.argv[2]), backend="docker"), make_plugin_manager())
+engine.run(ExperimentSpec("killed", PipelineRef("process-baseline-v1"), PipelineRef("process-priority-filter-v1"),
+                          "realistic", duration_s=300, warmup_s=5, driver="otlp"))
+"""
+
+
+def test_a_run_killed_with_sigkill_is_cleaned_up_by_the_next(docker_engine: PrivateEngine, tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_RUN, str(REPO), str(tmp_path / "reports")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while len([x for x in _labelled(docker_engine) if x.startswith("container") and "running" in x]) < 3:
+            assert proc.poll() is None, "the run ended before its containers were up"
+            assert time.monotonic() < deadline, "the run's containers never came up"
+            time.sleep(0.5)
+    finally:
+        proc.kill()
+        proc.wait()
+    left = _labelled(docker_engine)
+    assert len([x for x in left if x.startswith("container")]) == 3 and any(x.startswith("network") for x in left)
+
+    notes: list[str] = []
+    backend = DockerBackend(BackendOptions(tmp_path / "next", Path("/bin/true"), Path("/bin/true"),
+                                           {"driver": "otlp"}, notes.append))
+    try:
+        backend.start()
+    finally:
+        backend.close()
+    assert any("reaped a killed run's containers" in n for n in notes), notes
+    assert _labelled(docker_engine) == []
