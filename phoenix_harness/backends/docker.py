@@ -137,15 +137,15 @@ class DockerBackend(Backend):
         # removes it itself (close(), and the next run for a run that was killed: reap_labelled()).
         testcontainers_config.ryuk_disabled = True
         self.options.run_dir.mkdir(parents=True, exist_ok=True)
+        if not docker_engine_reachable(self.engine_url):
+            raise InfrastructureError("E471", "no Docker engine is reachable", where=self.engine_url or "DOCKER_HOST",
+                                      fix="start one ('make docker-engine-up' starts the project's own, or set "
+                                          "DOCKER_HOST), or use --phoenix-backend local")
         if self.options.options.get("driver", "processes") == "processes":
             # the same host-wide claim as the local backend: the load is real processes of this host
             self.claim.acquire(force=bool(self.options.options.get("force")),
                                timeout_s=float(os.environ.get("PHOENIX_LOCK_TIMEOUT_S", "1800")))
             self._claimed = True
-        if not docker_engine_reachable(self.engine_url):
-            raise InfrastructureError("E471", "no Docker engine is reachable", where=self.engine_url or "DOCKER_HOST",
-                                      fix="start one ('make docker-engine-up' starts the project's own, or set "
-                                          "DOCKER_HOST), or use --phoenix-backend local")
         self._client = docker.from_env(**self._client_kw(), timeout=120)
         for note in reap_labelled(self._client):
             self.options.say(note)
