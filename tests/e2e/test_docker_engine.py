@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from phoenix_harness.backends.docker_engine import HOST_FILES, DockerEngine, default_paths, dockerd_path, leftovers
+from phoenix_harness.procs import port_is_free
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.e2e
@@ -74,5 +75,6 @@ def test_sigkill_of_the_engine_owner_is_cleaned_up_by_the_next_start(tmp_path: P
     engine.stop()
     assert any("killed" in note for note in engine.cleaned), engine.cleaned
     assert not psutil.pid_exists(pid)
+    assert port_is_free(45997)  # the published port's proxy died with the engine
     assert leftovers(paths) == []
     assert host_state() == before
