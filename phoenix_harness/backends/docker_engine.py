@@ -59,6 +59,11 @@ IMAGE_REPO = "phoenix-harness"
 # Files and directories dockerd or its containerd create outside their roots; removed at teardown when they
 # were not there before the engine started.
 HOST_FILES = (Path("/etc/docker/key.json"), Path("/opt/containerd"), Path("/run/docker"), Path("/run/containerd"))
+# Kernel settings dockerd may write (forwarding, key quotas it raises, bridge netfilter): saved at start,
+# restored at teardown (also by the next start after a SIGKILL).
+SYSCTLS = ("net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding", "net/ipv4/conf/all/route_localnet",
+           "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes", "net/bridge/bridge-nf-call-iptables",
+           "net/bridge/bridge-nf-call-ip6tables")
 INSTALL_HINT = "run 'make docker-engine' (installs Debian's docker.io and builds the images)"
 _MNT_DETACH = 2
 
@@ -234,7 +239,26 @@ def engine_links() -> list[str]:
     return names
 
 
-def cleanup_host(paths: EnginePaths, created: Sequence[str] = ()) -> list[str]:
+def read_sysctls() -> dict[str, str]:
+    found = {}
+    for key in SYSCTLS:
+        with contextlib.suppress(OSError):
+            found[key] = (Path("/proc/sys") / key).read_text().strip()
+    return found
+
+
+def restore_sysctls(saved: dict[str, str]) -> list[str]:
+    done = []
+    now = read_sysctls()
+    for key, value in saved.items():
+        if key in now and now[key] != value:
+            with contextlib.suppress(OSError):
+                (Path("/proc/sys") / key).write_text(value + "\n")
+                done.append(f"restored {key.replace('/', '.')} = {value} (was {now[key]})")
+    return done
+
+
+def cleanup_host(paths: EnginePaths, created: Sequence[str] = (), sysctls: dict[str, str] | None = None) -> list[str]:
     """Undo everything an engine (running or killed) did to this host. Returns what was done."""
     done: list[str] = []
     procs = engine_processes(paths)
@@ -272,6 +296,7 @@ def cleanup_host(paths: EnginePaths, created: Sequence[str] = ()) -> list[str]:
         elif path.is_dir() and all(f.is_dir() and not f.is_symlink() for f in path.rglob("*")):  # nothing but dirs
             shutil.rmtree(path, ignore_errors=True)
             done.append(f"removed {path}")
+    done += restore_sysctls(sysctls or {})
     if paths.run.exists():
         shutil.rmtree(paths.run, ignore_errors=True)
         with contextlib.suppress(OSError):
@@ -473,7 +498,7 @@ class DockerEngine:
         t0 = time.monotonic()
         try:
             previous = _read_state(self.paths)
-            self.cleaned = cleanup_host(self.paths, previous.get("created", []))
+            self.cleaned = cleanup_host(self.paths, previous.get("created", []), previous.get("sysctls"))
             for note in self.cleaned:
                 self.say(f"docker engine left by an earlier run: {note}")
             self.timings["cleanup_s"] = round(time.monotonic() - t0, 2)
@@ -482,7 +507,7 @@ class DockerEngine:
             self.paths.data_root.mkdir(parents=True, exist_ok=True)
             self.paths.config.write_text("{}\n")
             self.paths.state.write_text(json.dumps({"owner_pid": os.getpid(), "created": created,
-                                                    "socket": str(self.paths.socket)}))
+                                                    "sysctls": read_sysctls(), "socket": str(self.paths.socket)}))
             self._make_bridge()
             self.child = self.runner.start("dockerd", [
                 dockerd, f"--config-file={self.paths.config}", f"--host={self.url}",
@@ -558,7 +583,8 @@ class DockerEngine:
                     self._client = None
             self.runner.stop_all(timeout=20.0)
             self.child = None
-            cleanup_host(self.paths, _read_state(self.paths).get("created", []))
+            state = _read_state(self.paths)
+            cleanup_host(self.paths, state.get("created", []), state.get("sysctls"))
         finally:
             self._release()
 
@@ -617,7 +643,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
             engine = DockerEngine(paths, say)
             engine._acquire(0.0)
             try:
-                done = cleanup_host(paths, _read_state(paths).get("created", []))
+                state = _read_state(paths)
+                done = cleanup_host(paths, state.get("created", []), state.get("sysctls"))
             finally:
                 engine._release()
             print("\n".join(done) or "nothing to clean up")

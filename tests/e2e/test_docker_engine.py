@@ -16,7 +16,14 @@ import docker
 import psutil
 import pytest
 
-from phoenix_harness.backends.docker_engine import HOST_FILES, DockerEngine, default_paths, dockerd_path, leftovers
+from phoenix_harness.backends.docker_engine import (
+    HOST_FILES,
+    DockerEngine,
+    default_paths,
+    dockerd_path,
+    leftovers,
+    read_sysctls,
+)
 from phoenix_harness.procs import port_is_free
 from tests.conftest import REPO
 
@@ -39,7 +46,7 @@ def host_state() -> dict[str, object]:
                                                               text=True).stdout.splitlines()
                              if not line.startswith("#") and re.search(r"docker|DOCKER|br-", line))
     return {"links": links, "mounts": mounts, "firewall": firewall,
-            "ip_forward": Path("/proc/sys/net/ipv4/ip_forward").read_text().strip(),
+            "sysctls": read_sysctls(),
             "files": [str(p) for p in HOST_FILES if p.exists() and "containerd" not in p.name]}
 
 
@@ -78,3 +85,26 @@ def test_sigkill_of_the_engine_owner_is_cleaned_up_by_the_next_start(tmp_path: P
     assert port_is_free(45997)  # the published port's proxy died with the engine
     assert leftovers(paths) == []
     assert host_state() == before
+
+
+def test_settings_the_engine_changed_are_restored_even_after_a_sigkill(tmp_path: Path) -> None:
+    """The engine saves the kernel settings dockerd may write; the next start puts back any it changed."""
+    if dockerd_path() is None:
+        pytest.fail("dockerd is not installed: run 'make docker-engine'", pytrace=False)
+    key = "kernel/keys/root_maxbytes"
+    original = read_sysctls()[key]
+    paths = default_paths()
+    engine = DockerEngine(paths)
+    engine.start()
+    try:
+        (Path("/proc/sys") / key).write_text(str(int(original) + 1))  # as if dockerd had raised it
+        os.kill(engine.child.pid, signal.SIGKILL)  # type: ignore[union-attr]
+        engine.child.popen.wait()  # type: ignore[union-attr]
+        engine.child = None
+    finally:
+        engine._release()  # the owner is "gone": a new engine takes over from the saved state
+    again = DockerEngine(paths)
+    again.start()
+    again.stop()
+    assert read_sysctls()[key] == original
+    assert any(key.replace("/", ".") in note for note in again.cleaned), again.cleaned
