@@ -271,7 +271,8 @@ class DockerBackend(Backend):
                 with contextlib.suppress(Exception):
                     self.network.remove()
             if self._client is not None:
-                remove_labelled(self._client, {f"{LABEL}.run": self.labels[f"{LABEL}.run"]})
+                with contextlib.suppress(Exception):  # an engine that died: its next start removes everything
+                    remove_labelled(self._client, {f"{LABEL}.run": self.labels[f"{LABEL}.run"]})
                 with contextlib.suppress(Exception):
                     self._client.close()
         finally:

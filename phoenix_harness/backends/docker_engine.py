@@ -171,7 +171,7 @@ def _cgroup_pids() -> set[int]:
 
 def engine_processes(paths: EnginePaths) -> list[psutil.Process]:
     """dockerd, its containerd and shims (found by the engine's own paths), and every container process."""
-    marker = str(paths.run)
+    marker = str(paths.run) + "/"
     found: dict[int, psutil.Process] = {}
     for proc in psutil.process_iter(["pid", "cmdline"]):
         with contextlib.suppress(psutil.Error):
