@@ -609,7 +609,12 @@ def environment(engine: DockerEngine, collector_image: str, prometheus_image: st
 def running_engine_url(paths: EnginePaths | None = None) -> str | None:
     """The private engine's ``DOCKER_HOST`` when one is running (``... up`` or a test session)."""
     paths = paths or default_paths()
-    return paths.url if paths.socket.exists() and paths.pidfile.exists() else None
+    try:
+        pid = int(paths.pidfile.read_text().strip())
+        alive = psutil.Process(pid).name() == "dockerd"
+    except (OSError, ValueError, psutil.Error):
+        return None
+    return paths.url if alive and paths.socket.exists() else None
 
 
 def status(paths: EnginePaths | None = None) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import pytest
 
 from phoenix_harness.backends.base import BackendOptions
 from phoenix_harness.backends.docker import DockerBackend, prometheus_spec
-from phoenix_harness.backends.docker_engine import LABEL, _cgroup_pids
+from phoenix_harness.backends.docker_engine import LABEL, _cgroup_pids, running_engine_url
 from phoenix_harness.engine import Engine, EngineOptions
 from phoenix_harness.errors import InfrastructureError
 from phoenix_harness.events import Progress
@@ -116,6 +116,7 @@ def test_a_collector_container_killed_mid_run_ends_inconclusive_and_nothing_is_l
 
 def test_published_ports_bind_loopback_only_and_a_bad_image_is_an_error_code(
         docker_engine: PrivateEngine, tmp_path: Path) -> None:
+    assert running_engine_url() == docker_engine.url  # found without DOCKER_HOST
     backend = DockerBackend(BackendOptions(tmp_path / "run", Path("/bin/true"), Path("/bin/true"),
                                            {"driver": "otlp"}))
     try:
