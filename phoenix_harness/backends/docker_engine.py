@@ -467,7 +467,7 @@ class DockerEngine:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if not told:
+                if not told and timeout_s > 0:
                     fh.seek(0)
                     self.say(f"the private Docker engine is in use by {fh.read().strip() or 'another run'}; "
                              f"waiting (up to {timeout_s:.0f}s)")
