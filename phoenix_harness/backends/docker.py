@@ -20,6 +20,7 @@ import contextlib
 import itertools
 import os
 import shutil
+import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -292,12 +293,17 @@ class DockerBackend(Backend):
 def run_labels(run_id: str) -> dict[str, str]:
     """Labels on everything one run creates: whose it is (pid and start time of this process) and which run."""
     me = psutil.Process()
-    return {LABEL: "1", f"{LABEL}.run": run_id, f"{LABEL}.owner": f"{me.pid}:{me.create_time():.2f}"}
+    return {LABEL: "1", f"{LABEL}.run": run_id,
+            f"{LABEL}.owner": f"{socket.gethostname()}:{me.pid}:{me.create_time():.2f}"}
 
 
 def _owner_alive(owner: str) -> bool:
+    """Whether the process that owns a run still runs. Owners on other hosts (a shared engine) count as alive:
+    this host cannot tell."""
     try:
-        pid, created = owner.split(":")
+        host, pid, created = owner.rsplit(":", 2)
+        if host != socket.gethostname():
+            return True
         return abs(psutil.Process(int(pid)).create_time() - float(created)) <= 1.0
     except (ValueError, psutil.Error):
         return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import sys
 import tarfile
 from pathlib import Path
@@ -101,7 +102,9 @@ def test_run_labels_name_a_live_owner() -> None:
     labels = run_labels("20260101-000000-abcdef")
     assert labels[f"{LABEL}.run"] == "20260101-000000-abcdef"
     assert _owner_alive(labels[f"{LABEL}.owner"])
-    assert not _owner_alive(f"{os.getpid()}:1.00") and not _owner_alive("garbage")
+    host = socket.gethostname()
+    assert not _owner_alive(f"{host}:{os.getpid()}:1.00") and not _owner_alive("garbage")
+    assert _owner_alive(f"another-host-{host}:{os.getpid()}:1.00")  # not this host's to judge
 
 
 def test_doctor_reports_the_private_docker_engine(tmp_path: Path) -> None:
