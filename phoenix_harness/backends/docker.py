@@ -147,16 +147,20 @@ class DockerBackend(Backend):
             self.claim.acquire(force=bool(self.options.options.get("force")),
                                timeout_s=float(os.environ.get("PHOENIX_LOCK_TIMEOUT_S", "1800")))
             self._claimed = True
-        self._client = docker.from_env(**self._client_kw(), timeout=120)
-        for note in reap_labelled(self._client):
-            self.options.say(note)
-        if not self.collector_image or not self.prometheus_image:
-            col, prom = image_plans(self.options.collector, self.options.prometheus)
-            self.collector_image = self.collector_image or ensure_image(self._client, col, self.options.say)
-            self.prometheus_image = self.prometheus_image or ensure_image(self._client, prom, self.options.say)
-        self.prom_port = free_port()
-        self.network = Network(docker_client_kw=self._client_kw(), docker_network_kw={"labels": self.labels})
-        self.network.create()
+        try:
+            self._client = docker.from_env(**self._client_kw(), timeout=120)
+            for note in reap_labelled(self._client):
+                self.options.say(note)
+            if not self.collector_image or not self.prometheus_image:
+                col, prom = image_plans(self.options.collector, self.options.prometheus)
+                self.collector_image = self.collector_image or ensure_image(self._client, col, self.options.say)
+                self.prometheus_image = self.prometheus_image or ensure_image(self._client, prom, self.options.say)
+            self.prom_port = free_port()
+            self.network = Network(docker_client_kw=self._client_kw(), docker_network_kw={"labels": self.labels})
+            self.network.create()
+        except docker.errors.DockerException as exc:
+            raise InfrastructureError("E471", f"the Docker engine failed while preparing the run: {str(exc)[:300]}",
+                                      where=self.engine_url or "DOCKER_HOST", fix="see the engine's log") from None
 
     def wiring(self, variant: str, *, collection_interval_s: float, receiver: str) -> Wiring:
         if receiver == "otlp":
