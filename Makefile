@@ -10,7 +10,8 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GO_COMPONENTS := $(wildcard otel-configs/components/*/go.mod)
 
-.PHONY: setup deps prometheus browser collector kube-cluster run test test-python test-go report lint clean
+.PHONY: setup deps prometheus browser collector kube-cluster docker-engine docker-engine-up docker-engine-down run test \
+	test-python test-go report lint clean
 
 setup: deps prometheus collector
 
@@ -42,6 +43,19 @@ collector: deps
 kube-cluster: deps
 	@$(BIN)/python -m phoenix_harness.kube.cluster build
 
+# The docker backend's private engine: installs Debian's docker.io when missing, builds the collector and
+# Prometheus images from what 'make setup' produced (no registry), stops the engine again (phoenix_harness/
+# backends/docker_engine.py). 'docker-engine-up' keeps it running until Ctrl-C; 'docker-engine-down' cleans up
+# what a killed run left (the next start does it too).
+docker-engine: setup
+	@$(BIN)/python -m phoenix_harness.backends.docker_engine prepare
+
+docker-engine-up: setup
+	@$(BIN)/python -m phoenix_harness.backends.docker_engine up
+
+docker-engine-down: deps
+	@$(BIN)/python -m phoenix_harness.backends.docker_engine down
+
 run: setup
 	@$(BIN)/phoenix run; status=$$?; \
 	  $(BIN)/phoenix report || echo "HTML report skipped (see the error above); Allure results are in reports/allure-results"; \
@@ -49,7 +63,7 @@ run: setup
 
 test: setup test-go test-python
 
-test-python: deps browser kube-cluster
+test-python: deps browser kube-cluster docker-engine
 	@$(BIN)/pytest tests
 
 test-go:

@@ -99,7 +99,23 @@ def doctor(ctx: click.Context) -> None:
                            ("chromium", "optional: checks the HTML report (make test)", "apt-get install chromium")):
         path = shutil.which(tool)
         click.echo(f"{tool + ':':11} {path or 'not found'}  ({why}{'' if path else '; fix: ' + how})")
+    _doctor_docker()
     sys.exit(1 if missing else 0)
+
+
+def _doctor_docker() -> None:
+    """The docker backend's private engine: installed, running, its images, anything a killed run left."""
+    from phoenix_harness.backends.docker_engine import status as docker_status
+
+    st = docker_status()
+    if not st["dockerd"]:
+        click.echo("dockerd:    not found  (the docker backend's private engine; fix: make docker-engine)")
+        return
+    state = f"running at {st['running']}" if st["running"] else "not running (make docker-engine-up starts it)"
+    click.echo(f"dockerd:    {st['dockerd']}  (version {st['version']}; private engine {state})")
+    click.echo(f"  images:   {', '.join(st['images']) or 'none built (fix: make docker-engine)'}")
+    if st["leftovers"]:
+        click.echo(f"  left by a killed run: {'; '.join(st['leftovers'][:5])} (fix: make docker-engine-down)")
 
 
 @main.group()
