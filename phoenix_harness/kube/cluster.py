@@ -40,7 +40,7 @@ from phoenix_harness.toolchain import cache_dir
 
 WRAPPER = Path("otel-configs") / "kube" / "cluster"
 STAGES = Path("otel-configs") / "kube" / "kwok-stages.yaml"
-BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubelet")
 HOST = "127.0.0.1"
 SERVICE_CIDR = "10.96.0.0/16"
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
