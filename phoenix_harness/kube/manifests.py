@@ -18,6 +18,15 @@ Obj = dict[str, Any]
 
 DEFAULT_COLLECTOR_IMAGE = "otel/opentelemetry-collector-contrib:0.155.0"
 DEFAULT_PROMETHEUS_IMAGE = "prom/prometheus:v3.5.0"
+# Images built on the node itself (kube/images.py, imported into its containerd): never pulled.
+LOCAL_REGISTRY = "phoenix.local/"
+# Lets the harness's pods run on the test cluster's real node; a cluster without that taint ignores it.
+REAL_NODE_TOLERATION = {"key": L.REAL_NODE, "operator": "Exists", "effect": "NoSchedule"}
+
+
+def pull_policy(image: str) -> dict[str, str]:
+    """``imagePullPolicy: Never`` for locally imported images; the cluster's default for the others."""
+    return {"imagePullPolicy": "Never"} if image.startswith(LOCAL_REGISTRY) else {}
 CONFIG_KEY = "config.yaml"
 CONFIG_DIR = "/etc/otelcol"
 HOST_PROC = "/hostfs/proc"
@@ -144,6 +153,7 @@ def daemon_set(spec: CollectorSpec) -> Obj:
     container: Obj = {
         "name": CONTAINER,
         "image": spec.image,
+        **pull_policy(spec.image),
         "args": [f"--config={CONFIG_DIR}/{CONFIG_KEY}"],
         "env": [
             {"name": "HOST_PROC", "value": HOST_PROC},
@@ -177,6 +187,7 @@ def daemon_set(spec: CollectorSpec) -> Obj:
                     "serviceAccountName": spec.name,
                     "automountServiceAccountToken": bool(spec.rules),
                     "nodeSelector": {"kubernetes.io/os": "linux", **spec.node_selector},
+                    "tolerations": [REAL_NODE_TOLERATION],
                     "terminationGracePeriodSeconds": 10,
                     "containers": [container],
                     "volumes": [
@@ -257,9 +268,11 @@ def prometheus_objects(name: str, namespace: str, labels: Mapping[str, str], con
                     "metadata": {"labels": pod_labels},
                     "spec": {
                         "serviceAccountName": name,
+                        "tolerations": [REAL_NODE_TOLERATION],
                         "containers": [{
                             "name": "prometheus",
                             "image": image,
+                            **pull_policy(image),
                             "args": ["--config.file=/etc/prometheus/prometheus.yml",
                                      "--storage.tsdb.path=/prometheus", "--storage.tsdb.retention.time=6h",
                                      "--web.enable-remote-write-receiver", "--log.level=warn"],
@@ -311,9 +324,11 @@ def load_job(name: str, namespace: str, labels: Mapping[str, str], *, image: str
                         "automountServiceAccountToken": False,
                         "hostPID": True,
                         "nodeSelector": node_selector,
+                        "tolerations": [REAL_NODE_TOLERATION],
                         "containers": [{
                             "name": "load",
                             "image": image,
+                            **pull_policy(image),
                             "command": list(command),
                             "volumeMounts": [{"name": "profile", "mountPath": "/etc/phoenix/load", "readOnly": True}],
                             "securityContext": {"allowPrivilegeEscalation": False,

@@ -41,6 +41,9 @@ import yaml
 
 from phoenix_harness.errors import InfrastructureError, PhoenixError
 from phoenix_harness.kube import images as I
+from phoenix_harness.kube import labels as L
+from phoenix_harness.kube import manifests as M
+from phoenix_harness.kube.images import images_dir
 from phoenix_harness.procs import Child, ProcessRunner, free_port
 
 NODE_BASE = Path(os.environ.get("PHOENIX_KUBE_NODE_DIR", "/var/lib/phoenix-harness/kube-node"))
@@ -48,9 +51,9 @@ CGROUP_ROOT = "phoenix-harness-kube"
 BRIDGE = "phxkube0"
 POD_SUBNET = "10.213.0.0/24"
 CNI_NETWORK = "phoenix-kube"
-TAINT_KEY = "phoenix-harness.io/real-node"
-TAINT = {"key": TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
-REAL_NODE_LABEL = "phoenix-harness.io/real-node"
+TAINT_KEY = L.REAL_NODE
+TAINT = dict(M.REAL_NODE_TOLERATION)
+REAL_NODE_LABEL = L.REAL_NODE
 # What the kubelet sets at start (pkg/kubelet/cm: setupKernelTunables), plus forwarding for the CNI bridge.
 SYSCTLS = ("vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
            "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes", "net/ipv4/ip_forward")
@@ -622,3 +625,31 @@ def host_footprint(base: Path = NODE_BASE) -> dict[str, Any]:
                             if any(str(base) in a for a in (p.info.get("cmdline") or []))),
         "node_folders": sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else [],
     }
+
+
+def doctor_lines(root: Path) -> list[str]:
+    """What ``phoenix doctor`` says about the test cluster's real node: tools, binaries, images, leftovers."""
+    from phoenix_harness.kube.cluster import binaries_dir, locate_binaries
+
+    lines = []
+    bins = locate_binaries(root)
+    lines.append(f"kube test cluster: {bins.directory} (Kubernetes {bins.kubernetes_version}, with kubelet)"
+                 if bins else f"kube test cluster: not built ({binaries_dir(root)}; fix: make kube-cluster)")
+    for tool in ("containerd", "runc", "ctr"):
+        path = shutil.which(tool)
+        lines.append(f"  {tool + ':':12}{path or 'not found; fix: ' + NODE_HINT}")
+    cni = Path("/usr/lib/cni/bridge")
+    lines.append(f"  {'cni:':12}{cni.parent if cni.is_file() else 'not found; fix: ' + NODE_HINT}")
+    cached = sorted(images_dir().glob("*/*.tar"), key=lambda p: p.stat().st_mtime) if images_dir().is_dir() else []
+    by_name = {p.name: p for p in cached}  # the newest build of each image
+    for ref in (I.PAUSE_IMAGE, I.COLLECTOR_IMAGE, I.PROMETHEUS_IMAGE):
+        name = ref.split("/")[-1].replace(":", "_") + ".tar"
+        found = by_name.get(name)
+        lines.append(f"  image {ref}: " + (f"{found} ({found.stat().st_size // 1_000_000} MB)" if found else
+                                          "not built yet (built and imported when the real node starts)"))
+    footprint = host_footprint()
+    if footprint["processes"] or footprint["mounts"] or footprint["bridge"] or footprint["cgroups"]:
+        lines.append(f"  a real node is running or was killed: {len(footprint['processes'])} process(es), "
+                     f"{len(footprint['mounts'])} mount(s) (clean up a killed one: "
+                     "python -m phoenix_harness.kube.cluster reap)")
+    return lines

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from phoenix_harness.cli import main
 from phoenix_harness.kube import images as I
 from phoenix_harness.kube.client import Kube
 from phoenix_harness.kube.cluster import STAGES, LocalCluster, require_binaries
@@ -110,6 +112,10 @@ def test_real_node_is_ready_and_tainted(kube_real_node: RealNode, kube_namespace
     assert [t["key"] for t in node["spec"]["taints"]] == [TAINT["key"]]
     assert kube_real_node.timings["kubelet_ready_s"] < 30, kube_real_node.timings
     assert {I.PAUSE_IMAGE, I.COLLECTOR_IMAGE, I.PROMETHEUS_IMAGE} <= set(kube_real_node.image_refs())
+    said = CliRunner().invoke(main, ["doctor"]).output
+    for ref in (I.PAUSE_IMAGE, I.COLLECTOR_IMAGE, I.PROMETHEUS_IMAGE):
+        assert f"image {ref}: {I.images_dir()}" in said, said
+    assert "a real node is running" in said, said
 
 
 def test_collector_image_runs_and_its_logs_come_back_through_the_api(kube_real_node: RealNode,
@@ -143,3 +149,90 @@ def test_prometheus_image_serves_on_the_node(kube_real_node: RealNode, kube_name
 def test_node_folder_is_under_the_base(kube_real_node: RealNode) -> None:
     assert kube_real_node.folder.parent == NODE_BASE
     assert kube_real_node.alive()
+
+
+def prometheus_pod(kube: Kube) -> str:
+    """Prometheus as a pod on the node's bridge; returns its base URL (the pod IP: no DNS or Service routing
+    needed, reachable from the other pods on the bridge and from the host through the bridge's gateway)."""
+    kube.apply(pod("prom", kube.namespace, I.PROMETHEUS_IMAGE,
+                   ["--config.file=/dev/null", "--storage.tsdb.path=/tmp/data", "--web.enable-remote-write-receiver",
+                    "--web.listen-address=:9090"]))
+    ip = wait_phase(kube, "prom", {"Running"})["status"]["podIP"]
+    url = f"http://{ip}:9090"
+    deadline = time.monotonic() + 60
+    from phoenix_harness.procs import http_ok
+
+    while not http_ok(f"{url}/-/ready"):
+        assert time.monotonic() < deadline, kube.pod_log("prom")
+        time.sleep(0.3)
+    return url
+
+
+def series(url: str, query: str) -> float:
+    import json
+    import urllib.parse
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/api/v1/query?{urllib.parse.urlencode({'query': query})}",
+                                timeout=5) as resp:
+        result = json.load(resp)["data"]["result"]
+    return float(result[0]["value"][1]) if result else 0.0
+
+
+def test_deploy_fail_and_rollback_on_the_real_node(kube_real_node: RealNode, kube_namespace: Kube) -> None:
+    """``phoenix pipeline deploy|status|get-active-config|rollback|delete`` on a node that runs the pods: the
+    collector exports the host's process metrics; a config the collector rejects fails with the collector's
+    own message; rollback brings the previous version back and says how long it took."""
+    import json
+
+    import yaml
+
+    from phoenix_harness.cli_kube import pipeline_group
+    from phoenix_harness.errors import PhoenixError
+    from phoenix_harness.kube.deployments import Deployments
+
+    kube = kube_namespace
+    url = prometheus_pod(kube)
+
+    def cli(*args: str) -> Any:
+        return CliRunner().invoke(pipeline_group, [*args, "--namespace", kube.namespace], catch_exceptions=False)
+
+    target = f"{REAL_NODE_LABEL}=true"
+    done = cli("deploy", "process-baseline-v1", "--as", "edge", "--target", target, "--image", I.COLLECTOR_IMAGE,
+               "--remote-write", f"{url}/api/v1/write", "--interval", "2s", "--timeout", "120s")
+    assert done.exit_code == 0, done.output
+    assert "v1" in done.output and "1/1 ready, ready in" in done.output, done.output
+    status = cli("status", "edge", "-o", "json")
+    assert status.exit_code == 0, status.output
+    st = json.loads(status.output)[0]
+    assert st["nodes"] == [kube_real_node.name] and st["ready"] == 1, st
+    deadline = time.monotonic() + 90
+    while series(url, 'count({__name__=~"process_.+"})') == 0:
+        assert time.monotonic() < deadline, "the deployed collector exported no process metrics"
+        time.sleep(1)
+    active = yaml.safe_load(cli("get-active-config", "edge").output)
+
+    broken = json.loads(json.dumps(active))
+    for pipe in broken["service"]["pipelines"].values():
+        pipe["processors"] = [*pipe.get("processors", []), "nosuchprocessor"]
+    ds = kube.get("apps/v1", "DaemonSet", "edge")
+    assert ds is not None
+    health_port = ds["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["port"]
+    deployments = Deployments(kube)
+    with pytest.raises(PhoenixError) as failed:
+        deployments.deploy("edge", pipeline="broken", config=broken, node_selector={REAL_NODE_LABEL: "true"},
+                           image=I.COLLECTOR_IMAGE, health_port=health_port, timeout_s=120)
+    assert failed.value.code == "E440"
+    assert "nosuchprocessor" in failed.value.message, failed.value.one_line()  # the collector's own words
+    assert "rollback edge" in (failed.value.fix or "")
+    bad = cli("status", "edge")
+    assert bad.exit_code == 1 and "v2" in bad.output, bad.output
+
+    back = cli("rollback", "edge", "--timeout", "120s")
+    assert back.exit_code == 0, back.output
+    assert "v1" in back.output and "ready in" in back.output, back.output
+    st = json.loads(cli("status", "edge", "-o", "json").output)[0]
+    assert st["version"] == 1 and st["state"] == "ready", st
+    gone = cli("delete", "edge")
+    assert gone.exit_code == 0, gone.output
+    kube.delete("v1", "Pod", "prom")
