@@ -236,3 +236,51 @@ def test_deploy_fail_and_rollback_on_the_real_node(kube_real_node: RealNode, kub
     gone = cli("delete", "edge")
     assert gone.exit_code == 0, gone.output
     kube.delete("v1", "Pod", "prom")
+
+
+def _kube_experiment(kube: Kube, tmp_path: Path, name: str, candidate: Any, duration_s: float) -> Any:
+    """One experiment on the kubernetes backend, on the real node: both variants as collector DaemonSets in
+    the node's network reading its /proc, Prometheus as a pod on 127.0.0.1 of the node, the load as processes
+    of this machine (the node)."""
+    from phoenix_harness.backends import kubernetes as kube_backend
+    from phoenix_harness.engine import Engine, EngineOptions
+    from phoenix_harness.plugin_manager import make_plugin_manager
+    from phoenix_harness.spec import ExperimentSpec, PipelineRef
+
+    pm = make_plugin_manager(extra=[kube_backend])
+    options = {"namespace": kube.namespace, "target": f"{REAL_NODE_LABEL}=true", "image": I.COLLECTOR_IMAGE,
+               "prometheus_image": I.PROMETHEUS_IMAGE, "host_network": "true", "load_on_host": "true",
+               "experiment": name}
+    engine = Engine(EngineOptions(REPO, tmp_path / "reports", backend="kubernetes", backend_options=options), pm)
+    spec = ExperimentSpec(name=name, baseline=PipelineRef("process-baseline-v1"), candidate=candidate,
+                          load="realistic", duration_s=duration_s, warmup_s=5.0)
+    return engine.run(spec)
+
+
+def test_experiment_on_the_real_node_promotes_priority_filter(kube_real_node: RealNode, kube_namespace: Kube,
+                                                              tmp_path: Path) -> None:
+    from phoenix_harness.analysis import Verdict
+    from phoenix_harness.spec import PipelineRef
+    from tests.kube_cluster import leftovers
+
+    started = time.monotonic()
+    result = _kube_experiment(kube_namespace, tmp_path, "kube-real-priority",
+                              PipelineRef("process-priority-filter-v1"), 40.0)
+    wall = time.monotonic() - started
+    assert result.verdict == Verdict.PROMOTE, (result.verdict, result.infrastructure_errors, result.failed_checks)
+    assert result.cost_reduction >= 0.5, result.kpis
+    assert result.critical_retention == 1.0, result.kpis
+    assert leftovers(kube_namespace) == []
+    print(f"kubernetes experiment on the real node: {wall:.1f}s wall, cost_reduction {result.cost_reduction:.3f}")
+
+
+def test_experiment_on_the_real_node_rejects_a_candidate_dropping_a_critical_process(
+        kube_real_node: RealNode, kube_namespace: Kube, tmp_path: Path) -> None:
+    from phoenix_harness.analysis import Verdict
+    from phoenix_harness.spec import PipelineRef
+
+    candidate = PipelineRef("process-priority-filter-v1",
+                            parameters={"critical_pattern": "^(postgres|nginx)(-[0-9]+)?$"})
+    result = _kube_experiment(kube_namespace, tmp_path, "kube-real-drop", candidate, 15.0)
+    assert result.verdict == Verdict.REJECT, (result.verdict, result.infrastructure_errors)
+    assert any("etcd" in p for p in result.lost_critical), result.lost_critical
