@@ -231,6 +231,7 @@ def test_deploy_fail_and_rollback_on_the_real_node(kube_real_node: RealNode, kub
     back = cli("rollback", "edge", "--timeout", "120s")
     assert back.exit_code == 0, back.output
     assert "v1" in back.output and "ready in" in back.output, back.output
+    print(f"deploy: {done.output.strip().splitlines()[-1]}\nrollback: {back.output.strip().splitlines()[-1]}")
     st = json.loads(cli("status", "edge", "-o", "json").output)[0]
     assert st["version"] == 1 and st["state"] == "ready", st
     gone = cli("delete", "edge")
@@ -281,6 +282,8 @@ def test_experiment_on_the_real_node_rejects_a_candidate_dropping_a_critical_pro
 
     candidate = PipelineRef("process-priority-filter-v1",
                             parameters={"critical_pattern": "^(postgres|nginx)(-[0-9]+)?$"})
+    started = time.monotonic()
     result = _kube_experiment(kube_namespace, tmp_path, "kube-real-drop", candidate, 15.0)
+    print(f"kubernetes experiment (reject) on the real node: {time.monotonic() - started:.1f}s wall")
     assert result.verdict == Verdict.REJECT, (result.verdict, result.infrastructure_errors)
     assert any("etcd" in p for p in result.lost_critical), result.lost_critical
