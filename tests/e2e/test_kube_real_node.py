@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from phoenix_harness.cli import main
 from phoenix_harness.kube import images as I
+from phoenix_harness.kube import labels as L
 from phoenix_harness.kube.client import Kube
 from phoenix_harness.kube.cluster import STAGES, LocalCluster, require_binaries
 from phoenix_harness.kube.node import NODE_BASE, POD_SUBNET, REAL_NODE_LABEL, TAINT, RealNode, host_footprint
@@ -287,3 +288,63 @@ def test_experiment_on_the_real_node_rejects_a_candidate_dropping_a_critical_pro
     print(f"kubernetes experiment (reject) on the real node: {time.monotonic() - started:.1f}s wall")
     assert result.verdict == Verdict.REJECT, (result.verdict, result.infrastructure_errors)
     assert any("etcd" in p for p in result.lost_critical), result.lost_critical
+
+
+def test_overlap_lease_blocks_a_second_run_while_real_pods_run(kube_real_node: RealNode, kube_namespace: Kube,
+                                                                tmp_path: Path) -> None:
+    """Overlap detection with real pods: while one run's collectors and Prometheus run on the node, a second
+    run on the same node is a complete overlap and blocked (E446), even forced; once the first run closes
+    (its pods gone), the second starts."""
+    from phoenix_harness.backends.base import BackendOptions
+    from phoenix_harness.backends.kubernetes import KubernetesBackend
+    from phoenix_harness.catalog import Catalog, render_pipeline
+    from phoenix_harness.errors import PhoenixError
+    from phoenix_harness.kube.diagnose import pod_ready
+
+    catalog = Catalog(REPO / "otel-configs")
+
+    def backend(run: str, experiment: str, force: bool = False) -> KubernetesBackend:
+        options = {"namespace": kube_namespace.namespace, "target": f"{REAL_NODE_LABEL}=true",
+                   "image": I.COLLECTOR_IMAGE, "prometheus_image": I.PROMETHEUS_IMAGE, "host_network": "true",
+                   "experiment": experiment, "force": force}
+        return KubernetesBackend(BackendOptions(tmp_path / run, Path("/unused/otelcol"), Path("/unused/prometheus"),
+                                                options, lambda _m: None))
+
+    first = backend("20260101-000000-fff001", "first")
+    second = backend("20260101-000000-fff002", "second", force=True)
+    try:
+        first.start()
+        rendered = render_pipeline(catalog.get("process-baseline-v1"),
+                                   first.wiring("baseline", collection_interval_s=2.0, receiver="host_metrics"))
+        first.deploy([rendered])
+        pods = kube_namespace.list_objects("v1", "Pod", label_selector=f"{L.RUN}=20260101-000000-fff001")
+        assert pods and all(pod_ready(p) and p["spec"]["nodeName"] == kube_real_node.name for p in pods), pods
+        with pytest.raises(PhoenixError, match="E446") as blocked:
+            second.start()
+        assert "complete overlap (blocking)" in str(blocked.value) and "'first'" in str(blocked.value)
+    finally:
+        second.close()
+        first.close()
+    second = backend("20260101-000000-fff003", "second")
+    try:
+        second.start()
+    finally:
+        second.close()
+
+
+
+def test_promote_to_kubernetes_runs_the_candidate_on_the_real_node(kube_real_node: RealNode,
+                                                                    kube_namespace: Kube) -> None:
+    """``phoenix experiment promote --backend kubernetes``: the candidate deployed, its pod ready on the node."""
+    from phoenix_harness.cli_kube import promote_to_kubernetes
+    from phoenix_harness.kube.deployments import Deployments
+
+    st = promote_to_kubernetes(REPO, "kube-real-priority", "process-priority-filter-v1",
+                               target=f"{REAL_NODE_LABEL}=true", namespace=kube_namespace.namespace,
+                               image=I.COLLECTOR_IMAGE, say=lambda _m: None)
+    assert st.state == "ready" and st.nodes == (kube_real_node.name,), st
+    assert st.elapsed_s is not None and st.elapsed_s < 300, st
+    print(f"promote to the real node: ready in {st.elapsed_s:.1f}s")
+    history = Deployments(kube_namespace).history(st.name)
+    assert [r.source for r in history] == ["promoted from experiment kube-real-priority"]
+    Deployments(kube_namespace).delete(st.name)
