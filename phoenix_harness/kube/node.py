@@ -278,10 +278,13 @@ def cleanup(folder: Path, say: Callable[[str], None] = lambda _m: None) -> list[
     if Path(f"/sys/class/net/{BRIDGE}").exists():
         subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
         done.append(f"removed bridge {BRIDGE}")
-    if CNI_RESULTS.is_dir():
-        for f in CNI_RESULTS.glob(f"{CNI_NETWORK}-*"):
+    if CNI_RESULTS.is_dir():  # ours, and loopback results written while the node ran (only its pods use CNI)
+        since = float(data.get("started_at") or time.time())
+        for f in CNI_RESULTS.iterdir():
             with contextlib.suppress(OSError):
-                f.unlink()
+                if f.name.startswith(f"{CNI_NETWORK}-") or \
+                        (f.name.startswith("cni-loopback-") and f.stat().st_mtime >= since - 1):
+                    f.unlink()
     if not data.get("cni_dir_existed", True):
         for d in (CNI_RESULTS, CNI_RESULTS.parent):
             with contextlib.suppress(OSError):
@@ -454,7 +457,8 @@ class RealNode:
                 self.say(line)
             self.folder.mkdir(parents=True)
             write_state(self.folder, HostSnapshot.take(),
-                        {"name": self.name, "cni_dir_existed": CNI_RESULTS.parent.exists()})
+                        {"name": self.name, "cni_dir_existed": CNI_RESULTS.parent.exists(),
+                         "started_at": time.time()})
             self.timings["snapshot_s"] = round(time.monotonic() - t0, 2)
             self.runner = ProcessRunner(self.folder)
             _create_cgroup_root()
@@ -624,6 +628,8 @@ def host_footprint(base: Path = NODE_BASE) -> dict[str, Any]:
         "processes": sorted(p.pid for p in psutil.process_iter(["cmdline"])
                             if any(str(base) in a for a in (p.info.get("cmdline") or []))),
         "node_folders": sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else [],
+        "cni_results": sorted(p.name for p in CNI_RESULTS.iterdir()) if CNI_RESULTS.is_dir() else None,
+        "shim_sockets": sorted(p.name for p in SHIM_SOCKETS.iterdir()) if SHIM_SOCKETS.is_dir() else None,
     }
 
 
