@@ -273,7 +273,8 @@ def test_experiment_on_the_real_node_promotes_priority_filter(kube_real_node: Re
     assert result.cost_reduction >= 0.5, result.kpis
     assert result.critical_retention == 1.0, result.kpis
     assert leftovers(kube_namespace) == []
-    print(f"kubernetes experiment on the real node: {wall:.1f}s wall, cost_reduction {result.cost_reduction:.3f}")
+    print(f"kubernetes experiment on the real node: {wall:.1f}s wall, cost_reduction {result.cost_reduction:.3f}, "
+          f"timings {({k: round(v, 1) for k, v in result.timings.items()})}")
 
 
 def test_experiment_on_the_real_node_rejects_a_candidate_dropping_a_critical_process(
