@@ -505,6 +505,14 @@ def _main(argv: Sequence[str] | None = None) -> int:
                 node = f"; real node {cluster.node.name} Ready" if cluster.node else ""
                 print(f"export KUBECONFIG={cluster.kubeconfig}   # started in {cluster.timings['total_s']}s{node}; "
                       "Ctrl-C stops it", flush=True)
+                if cluster.node:
+                    from phoenix_harness.kube import images as I
+                    from phoenix_harness.kube.labels import REAL_NODE
+
+                    print(f"export PHOENIX_KUBE_TARGET={REAL_NODE}=true PHOENIX_KUBE_IMAGE={I.COLLECTOR_IMAGE} "
+                          f"PHOENIX_KUBE_PROMETHEUS_IMAGE={I.PROMETHEUS_IMAGE} PHOENIX_KUBE_HOST_NETWORK=true "
+                          "PHOENIX_KUBE_LOAD_ON_HOST=true   # experiments on the real node: --phoenix-backend "
+                          "kubernetes", flush=True)
                 with contextlib.suppress(KeyboardInterrupt):
                     while cluster.alive():
                         time.sleep(1)
