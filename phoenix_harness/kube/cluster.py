@@ -460,7 +460,8 @@ class LocalCluster:
 
 
 def node_images(root: Path) -> tuple[BuiltImage, ...]:
-    """The images a real node gets besides pause: the built collector and the host's Prometheus, when present."""
+    """The images a real node gets besides pause: the built collector, the host's Prometheus and the load Job's
+    image (this machine's Python with the package), when they can be built."""
     from phoenix_harness.kube import images as I
     from phoenix_harness.toolchain import locate_collector, locate_prometheus
 
@@ -470,6 +471,10 @@ def node_images(root: Path) -> tuple[BuiltImage, ...]:
         found.append(I.collector_image(locate_collector(manifest if manifest.is_file() else None, build=False).path))
     with contextlib.suppress(PhoenixError):
         found.append(I.prometheus_image(locate_prometheus().path))
+    profile = root / "load-profiles" / "realistic.yaml"
+    if profile.is_file():
+        with contextlib.suppress(PhoenixError):
+            found.append(I.load_image(root, profile))
     return tuple(found)
 
 

@@ -184,3 +184,65 @@ def prometheus_image(prometheus: Path) -> BuiltImage:
 
     return _cached(PROMETHEUS_IMAGE, [str(real).encode(), str(stat.st_size).encode(),
                                       str(stat.st_mtime_ns).encode()], build)
+
+
+LOAD_IMAGE = f"{REGISTRY}/load:local"
+# Runs the load Job's entry point for a few seconds and records every file it loaded (modules, extensions).
+_PROBE = r"""
+import contextlib, io, json, os, signal, sys, threading
+from pathlib import Path
+profile, out = sys.argv[1], sys.argv[2]
+threading.Timer(3.0, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
+from phoenix_harness.backends.kubernetes import _run_load
+with contextlib.redirect_stdout(io.StringIO()):
+    _run_load(["--profile", profile, "--driver", "processes"])
+files = sorted({m.__file__ for m in list(sys.modules.values()) if getattr(m, "__file__", None)})
+Path(out).write_text(json.dumps({"files": files, "path": [p for p in sys.path if p and os.path.isdir(p)],
+                                 "base_prefix": sys.base_prefix}))
+"""
+
+
+def load_image(root: Path, profile: Path) -> BuiltImage:
+    """The load Job's image: this machine's Python, exactly the modules and libraries the load Job loads (found by
+    running it for a few seconds on ``profile``), the package's source and the built C worker, at the same paths."""
+    import sys
+
+    sources = [*sorted((root / "phoenix_harness").rglob("*.py")), root / "pyproject.toml"]
+    key = [sys.version.encode(), sys.executable.encode()]
+    key += [f"{p}:{p.stat().st_mtime_ns}".encode() for p in sources if p.is_file()]
+
+    def build(target: Path) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "probe.json"
+            env = {**__import__("os").environ, "TMPDIR": tmp}
+            proc = subprocess.run([sys.executable, "-c", _PROBE, str(profile), str(out)], cwd=root, env=env,
+                                  capture_output=True, text=True, timeout=120)
+            if proc.returncode != 0 or not out.is_file():
+                raise PhoenixError("E465", f"probing the load's files failed: {proc.stderr.strip()[-300:]}",
+                                   fix="run the load locally first (phoenix run) to see the error")
+            probe = json.loads(out.read_text())
+        python = Path(sys.executable).resolve()
+        paths = {Path(f).resolve() for f in probe["files"] if Path(f).is_file()}
+        paths |= {p.resolve() for p in (cache_dir() / "worker").rglob("*") if p.is_file()}
+        paths |= {p for p in (root / "phoenix_harness").rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+        # whole third-party packages (their data files too: schemas, ...), not only the modules loaded
+        for site in (Path(d) for d in probe["path"] if "-packages" in d):
+            tops = {Path(f).relative_to(site).parts[0] for f in probe["files"] if Path(f).is_relative_to(site)}
+            for top in tops:
+                if (site / top).is_dir():
+                    paths |= {p.resolve() for p in (site / top).rglob("*")
+                              if p.is_file() and "__pycache__" not in p.parts}
+        libs: set[Path] = set()
+        for binary in [python, *paths]:
+            if binary.suffix == ".so" or binary == python or binary.name == "phoenix-worker":
+                libs |= set(_shared_libraries(binary))
+        files = [ImageFile(python, "/usr/bin/python")]
+        files += [ImageFile(p, str(p), 0o755 if p.suffix == ".so" or p.name == "phoenix-worker" else 0o644)
+                  for p in sorted(paths)]
+        files += [ImageFile(lib.resolve(), str(lib)) for lib in sorted(libs)]
+        env_vars = {"PATH": "/usr/bin:/bin", "PYTHONHOME": probe["base_prefix"],
+                    "PYTHONPATH": ":".join([str(root), *probe["path"]]), "PHOENIX_CACHE_DIR": str(cache_dir()),
+                    "PYTHONDONTWRITEBYTECODE": "1"}
+        write_image(target, LOAD_IMAGE, files, ["/usr/bin/python"], env_vars)
+
+    return _cached(LOAD_IMAGE, key, build)

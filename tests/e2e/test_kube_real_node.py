@@ -112,7 +112,7 @@ def test_real_node_is_ready_and_tainted(kube_real_node: RealNode, kube_namespace
     assert node["metadata"]["labels"][REAL_NODE_LABEL] == "true"
     assert [t["key"] for t in node["spec"]["taints"]] == [TAINT["key"]]
     assert kube_real_node.timings["kubelet_ready_s"] < 30, kube_real_node.timings
-    assert {I.PAUSE_IMAGE, I.COLLECTOR_IMAGE, I.PROMETHEUS_IMAGE} <= set(kube_real_node.image_refs())
+    assert {I.PAUSE_IMAGE, I.COLLECTOR_IMAGE, I.PROMETHEUS_IMAGE, I.LOAD_IMAGE} <= set(kube_real_node.image_refs())
     said = CliRunner().invoke(main, ["doctor"]).output
     for ref in (I.PAUSE_IMAGE, I.COLLECTOR_IMAGE, I.PROMETHEUS_IMAGE):
         assert f"image {ref}: {I.images_dir()}" in said, said
@@ -240,7 +240,8 @@ def test_deploy_fail_and_rollback_on_the_real_node(kube_real_node: RealNode, kub
     kube.delete("v1", "Pod", "prom")
 
 
-def _kube_experiment(kube: Kube, tmp_path: Path, name: str, candidate: Any, duration_s: float) -> Any:
+def _kube_experiment(kube: Kube, tmp_path: Path, name: str, candidate: Any, duration_s: float,
+                     load_job: bool = False) -> Any:
     """One experiment on the kubernetes backend, on the real node: both variants as collector DaemonSets in
     the node's network reading its /proc, Prometheus as a pod on 127.0.0.1 of the node, the load as processes
     of this machine (the node)."""
@@ -253,6 +254,8 @@ def _kube_experiment(kube: Kube, tmp_path: Path, name: str, candidate: Any, dura
     options = {"namespace": kube.namespace, "target": f"{REAL_NODE_LABEL}=true", "image": I.COLLECTOR_IMAGE,
                "prometheus_image": I.PROMETHEUS_IMAGE, "host_network": "true", "load_on_host": "true",
                "experiment": name}
+    if load_job:  # the load as a Job on the node (host PID namespace), from the locally built load image
+        options.update(load_on_host="false", load_image=I.LOAD_IMAGE)
     engine = Engine(EngineOptions(REPO, tmp_path / "reports", backend="kubernetes", backend_options=options), pm)
     spec = ExperimentSpec(name=name, baseline=PipelineRef("process-baseline-v1"), candidate=candidate,
                           load="realistic", duration_s=duration_s, warmup_s=5.0)
@@ -275,6 +278,23 @@ def test_experiment_on_the_real_node_promotes_priority_filter(kube_real_node: Re
     assert leftovers(kube_namespace) == []
     print(f"kubernetes experiment on the real node: {wall:.1f}s wall, cost_reduction {result.cost_reduction:.3f}, "
           f"timings {({k: round(v, 1) for k, v in result.timings.items()})}")
+
+
+def test_experiment_on_the_real_node_with_the_load_as_a_job_promotes(kube_real_node: RealNode,
+                                                                     kube_namespace: Kube, tmp_path: Path) -> None:
+    """The whole in-cluster path: the load is a Job on the node (its ground truth read from the Job's log
+    through the API server and the kubelet), collectors and Prometheus are pods."""
+    from phoenix_harness.analysis import Verdict
+    from phoenix_harness.spec import PipelineRef
+
+    started = time.monotonic()
+    result = _kube_experiment(kube_namespace, tmp_path, "kube-real-job", PipelineRef("process-priority-filter-v1"),
+                              20.0, load_job=True)
+    print(f"kubernetes experiment with the load Job: {time.monotonic() - started:.1f}s wall, "
+          f"cost_reduction {result.cost_reduction:.3f}")
+    assert result.verdict == Verdict.PROMOTE, (result.verdict, result.infrastructure_errors, result.failed_checks)
+    assert result.critical_retention == 1.0, result.kpis
+    assert result.cost_reduction >= 0.5, result.kpis
 
 
 def test_experiment_on_the_real_node_rejects_a_candidate_dropping_a_critical_process(
