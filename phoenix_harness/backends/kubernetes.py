@@ -199,7 +199,8 @@ class KubernetesBackend(Backend):
                          + (" (simulated)" if self.simulated else ""))
         if self.opts.host_network or self.opts.load_on_host:
             self._check_single_node()
-        if self.opts.load_on_host:  # real processes on this machine: one such run at a time (as on local)
+        on_this_host = not self.simulated and self.nodes == [socket.gethostname()]
+        if self.opts.load_on_host or on_this_host:  # the load's processes on this machine: one run at a time
             from phoenix_harness.backends.local import HostClaim
 
             self.host_claim = HostClaim(self.options.say, self.opts.experiment or self.run)
