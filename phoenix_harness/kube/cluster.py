@@ -17,6 +17,7 @@ import base64
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -32,6 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import yaml
 
 from phoenix_harness.errors import InfrastructureError, PhoenixError
@@ -268,6 +270,7 @@ class LocalCluster:
         return now
 
     def start(self, timeout: float = 120.0) -> None:
+        reap_stale_work_dirs()
         self.work.mkdir(parents=True, exist_ok=True)
         t0 = t = time.monotonic()
         deadline = t0 + timeout
@@ -459,6 +462,25 @@ class LocalCluster:
         self.children.clear()
 
 
+UP_PREFIX = "phoenix-kube-"
+
+
+def reap_stale_work_dirs() -> list[str]:
+    """Remove the work folders of ``... cluster up`` runs that were killed (their owner recorded in owner.json)."""
+    from phoenix_harness.kube.node import _owner_alive
+
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{UP_PREFIX}*"):
+        try:
+            data = json.loads((folder / "owner.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if not _owner_alive(data):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(str(folder))
+    return removed
+
+
 def node_images(root: Path) -> tuple[BuiltImage, ...]:
     """The images a real node gets besides pause: the built collector, the host's Prometheus and the load Job's
     image (this machine's Python with the package), when they can be built."""
@@ -495,6 +517,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
             for line in reap_dead_nodes(NODE_BASE):
                 print(line)
+            for folder in reap_stale_work_dirs():
+                print(f"removed the work folder of a killed run: {folder}")
         elif args.command == "path":
             print(require_binaries(root).directory)
         else:
@@ -503,7 +527,10 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
             signal.signal(signal.SIGTERM, interrupt)
             signal.signal(signal.SIGINT, interrupt)  # also when started in the background (SIGINT ignored)
-            work = Path(tempfile.mkdtemp(prefix="phoenix-kube-"))
+            reap_stale_work_dirs()
+            work = Path(tempfile.mkdtemp(prefix=UP_PREFIX))
+            (work / "owner.json").write_text(json.dumps({"owner_pid": os.getpid(),
+                                                         "owner_create_time": psutil.Process().create_time()}))
             images = node_images(root) if args.real_node else ()
             with LocalCluster(require_binaries(root), work, root / STAGES, real_node=args.real_node,
                               node_images=images, say=lambda m: print(m, flush=True)) as cluster:

@@ -97,6 +97,7 @@ def test_sigkilled_run_is_cleaned_up_by_the_next_start_and_a_stop_restores_the_h
         cluster.start()
         assert cluster.node is not None
         assert any("cleaned up after node" in line and "shim" in line for line in cluster.node.reaped), said
+        assert not Path(kubeconfig).parent.exists(), "the killed run's work folder is still there"
         kube = Kube(kubeconfig=str(cluster.kubeconfig), namespace="default")
         kube.apply(pod("again", "default", I.PAUSE_IMAGE))
         wait_phase(kube, "again", {"Running"})
