@@ -10,8 +10,8 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GO_COMPONENTS := $(wildcard otel-configs/components/*/go.mod)
 
-.PHONY: setup deps prometheus browser collector kube-cluster docker-engine docker-engine-up docker-engine-down run test \
-	test-python test-go report lint clean
+.PHONY: setup deps prometheus browser collector kube-cluster kube-node-deps docker-engine docker-engine-up \
+	docker-engine-down run test test-python test-go report lint clean
 
 setup: deps prometheus collector
 
@@ -38,9 +38,10 @@ browser:
 collector: deps
 	@$(BIN)/phoenix toolchain build
 
-# The Kubernetes tests' control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok), built with Go
+# The Kubernetes tests' control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok) and the kubelet of
+# its real node, built with Go
 # from otel-configs/kube/cluster and cached in ~/.cache/phoenix-harness/kube/<hash>/ (first build: minutes).
-kube-cluster: deps
+kube-cluster: deps kube-node-deps
 	@$(BIN)/python -m phoenix_harness.kube.cluster build
 
 # The docker backend's private engine: installs Debian's docker.io when missing, builds the collector and
@@ -55,6 +56,15 @@ docker-engine-up: setup
 
 docker-engine-down: deps
 	@$(BIN)/python -m phoenix_harness.backends.docker_engine down
+
+# The test cluster's real node: the kubelet (built above) on a private instance of Debian's containerd + runc,
+# pod networking from Debian's CNI plugins. Nothing is started here; the tests start and stop the node.
+kube-node-deps:
+	@{ command -v containerd && command -v runc && test -x /usr/lib/cni/bridge; } >/dev/null 2>&1 || { \
+	  echo "installing containerd, runc and the CNI plugins from Debian's packages (the test cluster's real node)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+	    containerd runc containernetworking-plugins >/dev/null; }
 
 run: setup
 	@$(BIN)/phoenix run; status=$$?; \

@@ -100,6 +100,10 @@ def doctor(ctx: click.Context) -> None:
         path = shutil.which(tool)
         click.echo(f"{tool + ':':11} {path or 'not found'}  ({why}{'' if path else '; fix: ' + how})")
     _doctor_docker()
+    from phoenix_harness.kube.node import doctor_lines
+
+    for line in doctor_lines(root):
+        click.echo(line)
     sys.exit(1 if missing else 0)
 
 

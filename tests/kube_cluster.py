@@ -31,7 +31,9 @@ from phoenix_harness.kube.cluster import (
     LocalCluster,
     binaries_dir,
     locate_binaries,
+    node_images,
 )
+from phoenix_harness.kube.node import RealNode
 
 REPO = Path(__file__).resolve().parents[1]
 # Every kind the harness creates; a test's namespace must hold none of them (with its labels) at the end.
@@ -50,6 +52,7 @@ class KubeTestCluster:
     timings: dict[str, float]
     nodes: tuple[FakeNode, ...] = field(default=DEFAULT_NODES)
     work: Path = Path()
+    local: LocalCluster | None = None
 
     def kube(self, namespace: str) -> Kube:
         return Kube(kubeconfig=str(self.kubeconfig), namespace=namespace)
@@ -89,9 +92,24 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeTestC
                     f"nodes) started in {timings['total_s']:.1f}s: {timings}")
     try:
         yield KubeTestCluster(cluster.kubeconfig, cluster.server, binaries.kubernetes_version, timings,
-                              cluster.nodes, work)
+                              cluster.nodes, work, cluster)
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def kube_real_node(kube_cluster: KubeTestCluster) -> Iterator[RealNode]:
+    """One real node (upstream kubelet on a private containerd + runc) joined to the session's cluster, for the
+    tests of one module; tainted ``TAINT`` (pods must tolerate it), labelled ``REAL_NODE_LABEL=true``, with the
+    pause, collector and Prometheus images imported. Stopped at the module's end, host restored."""
+    assert kube_cluster.local is not None
+    started = time.monotonic()
+    node = kube_cluster.local.start_real_node(node_images(REPO))
+    _STARTED.append(f"real node {node.name} Ready in {time.monotonic() - started:.1f}s: {node.timings}")
+    try:
+        yield node
+    finally:
+        kube_cluster.local.stop_real_node()
 
 
 @pytest.fixture

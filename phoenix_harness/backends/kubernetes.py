@@ -32,6 +32,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import threading
 import time
@@ -42,7 +43,14 @@ from typing import Any
 
 import yaml
 
-from phoenix_harness.backends.base import Backend, BackendOptions, BackendRegistry, DeployedVariant, LoadHandle
+from phoenix_harness.backends.base import (
+    Backend,
+    BackendOptions,
+    BackendRegistry,
+    DeployedVariant,
+    DriverLoad,
+    LoadHandle,
+)
 from phoenix_harness.catalog import RenderedPipeline, Wiring
 from phoenix_harness.errors import InfrastructureError, PhoenixError
 from phoenix_harness.hookspecs import hookimpl
@@ -53,6 +61,7 @@ from phoenix_harness.kube.diagnose import PodProblem, pod_ready, problems
 from phoenix_harness.kube.render import check_image, pod_wiring
 from phoenix_harness.loadsim import GroundTruth, ProcessRecord
 from phoenix_harness.measure import SELF_JOB
+from phoenix_harness.procs import free_port
 from phoenix_harness.secrets import mask, mask_config
 from phoenix_harness.spec import LoadProfile
 
@@ -68,7 +77,9 @@ RUN_KINDS = (
 )
 _ENV = {"kube_context": "PHOENIX_KUBE_CONTEXT", "kubeconfig": "KUBECONFIG", "namespace": "PHOENIX_KUBE_NAMESPACE",
         "image": "PHOENIX_KUBE_IMAGE", "target": "PHOENIX_KUBE_TARGET", "load_image": "PHOENIX_KUBE_LOAD_IMAGE",
-        "prometheus_image": "PHOENIX_KUBE_PROMETHEUS_IMAGE"}
+        "prometheus_image": "PHOENIX_KUBE_PROMETHEUS_IMAGE", "host_network": "PHOENIX_KUBE_HOST_NETWORK",
+        "load_on_host": "PHOENIX_KUBE_LOAD_ON_HOST"}
+_TRUE = ("1", "true", "yes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +96,8 @@ class KubeOptions:
     force: bool = False
     experiment: str = ""
     ready_timeout_s: float = READY_TIMEOUT_S
+    host_network: bool = False
+    load_on_host: bool = False
 
     @classmethod
     def resolve(cls, given: Mapping[str, Any]) -> KubeOptions:
@@ -109,8 +122,10 @@ class KubeOptions:
                    load_image=pick("load_image", DEFAULT_LOAD_IMAGE) or DEFAULT_LOAD_IMAGE,
                    prometheus_image=pick("prometheus_image", M.DEFAULT_PROMETHEUS_IMAGE)
                    or M.DEFAULT_PROMETHEUS_IMAGE,
-                   force=str(given.get("force", "")).lower() in ("1", "true", "yes"),
-                   experiment=str(given.get("experiment") or ""), ready_timeout_s=timeout)
+                   force=str(given.get("force", "")).lower() in _TRUE,
+                   experiment=str(given.get("experiment") or ""), ready_timeout_s=timeout,
+                   host_network=str(pick("host_network", "") or "").lower() in _TRUE,
+                   load_on_host=str(pick("load_on_host", "") or "").lower() in _TRUE)
 
 
 @dataclass(slots=True)
@@ -143,6 +158,11 @@ class KubernetesBackend(Backend):
         self._checked_at = 0.0
         self._closed = False
         self._server_version = ""
+        self.prom_port = 0
+        self.telemetry_ports: dict[str, int] = {}
+        self.runner: Any = None
+        self.host_load: LoadHandle | None = None
+        self.host_claim: Any = None
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -177,12 +197,48 @@ class KubernetesBackend(Backend):
         self.options.say(f"cluster {kube.server} ({self._server_version}), namespace {kube.namespace}, "
                          f"{len(self.nodes)} node(s) matching {L.format_selector(self.opts.target)}"
                          + (" (simulated)" if self.simulated else ""))
+        if self.opts.host_network or self.opts.load_on_host:
+            self._check_single_node()
+        on_this_host = not self.simulated and self.nodes == [socket.gethostname()]
+        if self.opts.load_on_host or on_this_host:  # the load's processes on this machine: one run at a time
+            from phoenix_harness.backends.local import HostClaim
+
+            self.host_claim = HostClaim(self.options.say, self.opts.experiment or self.run)
+            self.host_claim.acquire(force=self.opts.force,
+                                    timeout_s=float(os.environ.get("PHOENIX_LOCK_TIMEOUT_S", "1800")))
         self.leases = ExperimentLeases(kube)
         self.leases.claim(self.run, self.opts.experiment or self.run, self.nodes,
                           target=L.format_selector(self.opts.target), force=self.opts.force, say=self.options.say)
 
+    def _check_single_node(self) -> None:
+        """The node-network and load-on-host modes address the node as 127.0.0.1: one node, this machine."""
+        if len(self.nodes) != 1:
+            raise PhoenixError("E452", f"host_network/load_on_host need exactly one target node, "
+                               f"{L.format_selector(self.opts.target)} selects {len(self.nodes)}",
+                               where="backend options", fix="narrow the target to one node, or use the pod network")
+        if self.opts.load_on_host and self.nodes[0] != socket.gethostname():
+            raise PhoenixError("E452", f"load_on_host runs the load on this machine ({socket.gethostname()}), "
+                               f"but the target node is {self.nodes[0]}", where="backend options",
+                               fix="target the node this machine is, or run the load as a Job (load_image)")
+        if self.opts.host_network:
+            self.prom_port = free_port()
+            self._prom_url = f"http://127.0.0.1:{self.prom_port}"
+
     def wiring(self, variant: str, *, collection_interval_s: float, receiver: str) -> Wiring:
         ns = self.namespace
+        if self.opts.host_network:
+            port = free_port()
+            self.telemetry_ports[variant] = port
+            otlp = receiver == "otlp"
+            w = Wiring(variant=variant, remote_write_endpoint=f"{self._prom_url}/api/v1/write", telemetry_port=port,
+                       allocate_port=free_port, collection_interval_s=collection_interval_s, receiver=receiver,
+                       otlp_grpc_port=free_port() if otlp else None, otlp_http_port=free_port() if otlp else None,
+                       host="127.0.0.1")
+            self.variants[variant] = _Variant(w, name=f"phx-{self.short}-{variant}"[:50].rstrip("-"))
+            if otlp:
+                assert w.otlp_grpc_port and w.otlp_http_port
+                self.variants[variant].extra_ports = {"otlp-grpc": w.otlp_grpc_port, "otlp-http": w.otlp_http_port}
+            return w
         w = pod_wiring(variant, remote_write_endpoint=f"http://{self.prom_name}.{ns}.svc:{M.PROMETHEUS_PORT}"
                        "/api/v1/write", collection_interval_s=collection_interval_s, receiver=receiver)
         self.variants[variant] = _Variant(w, name=f"phx-{self.short}-{variant}"[:50].rstrip("-"))
@@ -193,9 +249,13 @@ class KubernetesBackend(Backend):
     def manifests(self, pipelines: Sequence[RenderedPipeline]) -> list[Obj]:
         """Every object one run creates for these variants (Prometheus first), without touching the cluster."""
         ns = self.namespace
-        prom_cfg = M.prometheus_config(ns, self.labels, SELF_JOB)
+        if self.opts.host_network:
+            prom_cfg = M.prometheus_static_config(SELF_JOB, self.telemetry_ports)
+        else:
+            prom_cfg = M.prometheus_config(ns, self.labels, SELF_JOB)
         objs = M.prometheus_objects(self.prom_name, ns, {**self.labels, L.COMPONENT: "prometheus"}, prom_cfg,
-                                    self.opts.prometheus_image)
+                                    self.opts.prometheus_image, host_port=self.prom_port or None,
+                                    node_selector=self.opts.target if self.opts.host_network else None)
         for p in pipelines:
             v = self.variants.get(p.variant)
             if v is None:
@@ -211,7 +271,8 @@ class KubernetesBackend(Backend):
                 config_hash=L.content_hash(text), labels=labels, node_selector=self.opts.target,
                 health_port=p.health_port, extra_ports=v.extra_ports,
                 annotations={L.PIPELINE: p.name, L.EXPERIMENT: self.opts.experiment},
-                rules=M.api_rules(p.config), variant=p.variant))
+                rules=M.api_rules(p.config), variant=p.variant, host_network=self.opts.host_network,
+                telemetry_port=self.telemetry_ports.get(p.variant, M.TELEMETRY_PORT)))
         return objs
 
     def deploy(self, pipelines: Sequence[RenderedPipeline]) -> list[DeployedVariant]:
@@ -234,6 +295,8 @@ class KubernetesBackend(Backend):
                 where=f"cluster {kube.server}",
                 fix="run the experiment on a cluster with real nodes (backend option kube_context / "
                 "PHOENIX_KUBE_CONTEXT)")
+        if self.opts.host_network:
+            return deployed  # Prometheus listens on the node's 127.0.0.1, which is this machine
         from phoenix_harness.kube.portforward import PortForward
 
         pod = self._ready_pod({L.NAME: "prometheus", L.PREFIX + "prometheus": self.prom_name})
@@ -296,6 +359,8 @@ class KubernetesBackend(Backend):
         kube = self._k()
         if driver not in ("processes", "otlp"):
             raise PhoenixError("E407", f"unknown load driver '{driver}'", fix="use driver: processes or otlp")
+        if self.opts.load_on_host:
+            return self._load_on_host(profile, driver, hosts=hosts, interval_s=interval_s)
         if not profile.source or not Path(profile.source).is_file():
             raise PhoenixError("E450", f"load profile '{profile.name}' has no file to hand to the load Job",
                                fix="load profiles from load-profiles/NAME.yaml")
@@ -320,6 +385,28 @@ class KubernetesBackend(Backend):
         self.load = _JobLoad(kube, name, profile, driver, self.nodes[0] if self.nodes else "", self.options.say)
         self.load.start(follow=not self.simulated)
         return self.load
+
+    def _load_on_host(self, profile: LoadProfile, driver: str, *, hosts: int, interval_s: float) -> LoadHandle:
+        """The load as processes of this machine, which is the target node: the collectors see their pids in
+        the node's /proc. (On a cluster of other machines the load runs as a Job: ``load_image``.)"""
+        from phoenix_harness.loadsim import ProcessesDriver
+        from phoenix_harness.loadsim.otlp_driver import OtlpFleetDriver
+        from phoenix_harness.procs import ProcessRunner
+
+        self.runner = ProcessRunner(self.options.run_dir)
+        d: ProcessesDriver | OtlpFleetDriver
+        if driver == "otlp":
+            if not self.opts.host_network:
+                raise PhoenixError("E452", "load_on_host with the otlp driver needs host_network (the collectors' "
+                                   "OTLP ports on 127.0.0.1)", where="backend options", fix="set host_network=true")
+            targets = [f"http://127.0.0.1:{v.wiring.otlp_http_port}" for v in self.variants.values()]
+            d = OtlpFleetDriver(profile, targets, hosts=hosts, interval_s=interval_s)
+        else:
+            d = ProcessesDriver(profile, self.runner)
+        handle = DriverLoad(d)
+        self.host_load = handle
+        d.start()
+        return handle
 
     def check(self) -> None:
         now = time.monotonic()
@@ -369,6 +456,12 @@ class KubernetesBackend(Backend):
         try:
             if self.load is not None:
                 self.load.stop()
+            if self.host_load is not None:
+                self.host_load.stop()
+            if self.runner is not None:
+                self.runner.stop_all()
+            if self.host_claim is not None:
+                self.host_claim.release()
             if self.forward is not None:
                 self.forward.stop()
             if self.kube is not None:

@@ -17,6 +17,7 @@ import base64
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -32,15 +33,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import yaml
 
 from phoenix_harness.errors import InfrastructureError, PhoenixError
+from phoenix_harness.kube.images import BuiltImage
+from phoenix_harness.kube.node import RealNode
 from phoenix_harness.procs import Child, ProcessRunner, free_port
 from phoenix_harness.toolchain import cache_dir
 
 WRAPPER = Path("otel-configs") / "kube" / "cluster"
 STAGES = Path("otel-configs") / "kube" / "kwok-stages.yaml"
-BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubelet")
 HOST = "127.0.0.1"
 SERVICE_CIDR = "10.96.0.0/16"
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
@@ -232,7 +236,8 @@ class LocalCluster:
     """etcd + kube-apiserver + controller-manager + scheduler + kwok, all on 127.0.0.1; ``stop()`` ends them."""
 
     def __init__(self, binaries: ClusterBinaries, work_dir: Path, stages: Path, *,
-                 nodes: Sequence[FakeNode] = DEFAULT_NODES, say: Callable[[str], None] = lambda _m: None) -> None:
+                 nodes: Sequence[FakeNode] = DEFAULT_NODES, say: Callable[[str], None] = lambda _m: None,
+                 real_node: bool = False, node_images: Sequence[BuiltImage] = ()) -> None:
         self.binaries = binaries
         self.work = work_dir
         self.stages = stages
@@ -244,6 +249,9 @@ class LocalCluster:
         self.children: dict[str, Child] = {}
         self.ports: dict[str, int] = {}
         self.timings: dict[str, float] = {}
+        self.real_node = real_node
+        self.node_images = tuple(node_images)
+        self.node: RealNode | None = None
 
     @property
     def server(self) -> str:
@@ -262,6 +270,7 @@ class LocalCluster:
         return now
 
     def start(self, timeout: float = 120.0) -> None:
+        reap_stale_work_dirs()
         self.work.mkdir(parents=True, exist_ok=True)
         t0 = t = time.monotonic()
         deadline = t0 + timeout
@@ -283,11 +292,35 @@ class LocalCluster:
                 self._wait_http(f"https://{HOST}:{self.ports[role]}/healthz", role.replace("_", "-"), deadline,
                                 verify=False)
             self._wait_default_service_account(deadline)
-            self._mark("controllers_and_nodes_s", t)
+            t = self._mark("controllers_and_nodes_s", t)
+            if self.real_node:
+                self.start_real_node(self.node_images, timeout=max(30.0, deadline - time.monotonic()))
+                self._mark("real_node_s", t)
             self._mark("total_s", t0)
         except BaseException:
             self.stop()
             raise
+
+    def start_real_node(self, images: Sequence[BuiltImage] = (), timeout: float = 120.0) -> RealNode:
+        """Join one real node (kubelet + private containerd) to the running control plane."""
+        if self.node is None:
+            node = RealNode(self.binaries.path("kubelet"), self.kubeconfig, self.pki, images=images, say=self.say)
+            node.start(timeout=timeout)
+            self.node = node
+            self.timings.update(node.timings)
+        return self.node
+
+    def stop_real_node(self) -> list[str]:
+        """Stop the real node (if any) and restore the host; the control plane keeps running."""
+        node, self.node = self.node, None
+        if node is None:
+            return []
+        from phoenix_harness.kube.client import Kube
+
+        def delete_node(name: str) -> None:
+            Kube(kubeconfig=str(self.kubeconfig)).delete("v1", "Node", name)
+
+        return node.stop(delete_node if self.alive() else None)
 
     def _start(self, role: str, argv: Sequence[str | Path]) -> None:
         self.children[role] = self.runner.start(role, [str(a) for a in argv], log_name=f"{role}.log")
@@ -316,6 +349,7 @@ class LocalCluster:
             f"--service-account-signing-key-file={pki / 'sa.key'}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--authorization-mode=RBAC", "--allow-privileged=true", "--profiling=false",
+            f"--kubelet-client-certificate={pki / 'admin.crt'}", f"--kubelet-client-key={pki / 'admin.key'}",
             f"--cert-dir={self.work / 'apiserver-certs'}",
         ])
 
@@ -418,6 +452,7 @@ class LocalCluster:
 
     def stop(self) -> None:
         """Stop the components, API consumers first, so nothing logs errors about a vanished server."""
+        self.stop_real_node()
         order = ["kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"]
         for role in order:
             child = self.children.get(role)
@@ -427,16 +462,63 @@ class LocalCluster:
         self.children.clear()
 
 
+UP_PREFIX = "phoenix-kube-"
+
+
+def reap_stale_work_dirs() -> list[str]:
+    """Remove the work folders of ``... cluster up`` runs that were killed (their owner recorded in owner.json)."""
+    from phoenix_harness.kube.node import _owner_alive
+
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{UP_PREFIX}*"):
+        try:
+            data = json.loads((folder / "owner.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if not _owner_alive(data):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(str(folder))
+    return removed
+
+
+def node_images(root: Path) -> tuple[BuiltImage, ...]:
+    """The images a real node gets besides pause: the built collector, the host's Prometheus and the load Job's
+    image (this machine's Python with the package), when they can be built."""
+    from phoenix_harness.kube import images as I
+    from phoenix_harness.toolchain import locate_collector, locate_prometheus
+
+    found: list[BuiltImage] = []
+    manifest = root / "otel-configs" / "collector-manifest.yaml"
+    with contextlib.suppress(PhoenixError):
+        found.append(I.collector_image(locate_collector(manifest if manifest.is_file() else None, build=False).path))
+    with contextlib.suppress(PhoenixError):
+        found.append(I.prometheus_image(locate_prometheus().path))
+    profile = root / "load-profiles" / "realistic.yaml"
+    if profile.is_file():
+        with contextlib.suppress(PhoenixError):
+            found.append(I.load_image(root, profile))
+    return tuple(found)
+
+
 def _main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m phoenix_harness.kube.cluster", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["build", "path", "up"])
+    parser.add_argument("command", choices=["build", "path", "up", "reap"])
     parser.add_argument("--root", default=".", help="repository root")
+    parser.add_argument("--real-node", action="store_true",
+                        help="with up: also start one real node (kubelet on a private containerd; needs root)")
     args = parser.parse_args(argv)
     root = Path(args.root).resolve()
     try:
         if args.command == "build":
             bins = build_binaries(root, say=lambda m: print(m, flush=True))
             print(f"test cluster binaries (Kubernetes {bins.kubernetes_version}): {bins.directory}")
+        elif args.command == "reap":
+            from phoenix_harness.kube.node import NODE_BASE, reap_dead_nodes
+
+            for line in reap_dead_nodes(NODE_BASE):
+                print(line)
+            for folder in reap_stale_work_dirs():
+                print(f"removed the work folder of a killed run: {folder}")
         elif args.command == "path":
             print(require_binaries(root).directory)
         else:
@@ -445,10 +527,24 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
             signal.signal(signal.SIGTERM, interrupt)
             signal.signal(signal.SIGINT, interrupt)  # also when started in the background (SIGINT ignored)
-            work = Path(tempfile.mkdtemp(prefix="phoenix-kube-"))
-            with LocalCluster(require_binaries(root), work, root / STAGES) as cluster:
-                print(f"export KUBECONFIG={cluster.kubeconfig}   # started in {cluster.timings['total_s']}s; "
+            reap_stale_work_dirs()
+            work = Path(tempfile.mkdtemp(prefix=UP_PREFIX))
+            (work / "owner.json").write_text(json.dumps({"owner_pid": os.getpid(),
+                                                         "owner_create_time": psutil.Process().create_time()}))
+            images = node_images(root) if args.real_node else ()
+            with LocalCluster(require_binaries(root), work, root / STAGES, real_node=args.real_node,
+                              node_images=images, say=lambda m: print(m, flush=True)) as cluster:
+                node = f"; real node {cluster.node.name} Ready" if cluster.node else ""
+                print(f"export KUBECONFIG={cluster.kubeconfig}   # started in {cluster.timings['total_s']}s{node}; "
                       "Ctrl-C stops it", flush=True)
+                if cluster.node:
+                    from phoenix_harness.kube import images as I
+                    from phoenix_harness.kube.labels import REAL_NODE
+
+                    print(f"export PHOENIX_KUBE_TARGET={REAL_NODE}=true PHOENIX_KUBE_IMAGE={I.COLLECTOR_IMAGE} "
+                          f"PHOENIX_KUBE_PROMETHEUS_IMAGE={I.PROMETHEUS_IMAGE} PHOENIX_KUBE_HOST_NETWORK=true "
+                          "PHOENIX_KUBE_LOAD_ON_HOST=true   # experiments on the real node: --phoenix-backend "
+                          "kubernetes", flush=True)
                 with contextlib.suppress(KeyboardInterrupt):
                     while cluster.alive():
                         time.sleep(1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +34,7 @@ EXTRA_PORTS = L.PREFIX + "extra-ports"
 RULES = L.PREFIX + "rules"
 PARAMETERS = L.PREFIX + "parameters"
 SOURCE = L.PREFIX + "source"
+NO_LOG = "unable to retrieve container logs"  # what the kubelet answers for a container whose log is gone
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ class DeploymentStatus:
     versions: tuple[int, ...] = ()
     deployed_at: str = ""
     nodes: tuple[str, ...] = ()
+    elapsed_s: float | None = None  # from the deploy/rollback call until every pod was ready (when waited for)
 
     @property
     def ok(self) -> bool:
@@ -64,11 +66,13 @@ class DeploymentStatus:
                 "target": self.target, "image": self.image, "desired": self.desired, "ready": self.ready,
                 "updated": self.updated, "state": self.state, "nodes": list(self.nodes),
                 "versions": list(self.versions), "deployed_at": self.deployed_at,
-                "problems": [p.as_dict() for p in self.problems]}
+                "problems": [p.as_dict() for p in self.problems], "elapsed_s": self.elapsed_s}
 
     def summary(self) -> str:
         text = (f"{self.name}: {self.pipeline} v{self.version} on {self.target} ({self.namespace}), "
                 f"{self.ready}/{self.desired} ready, {self.state}")
+        if self.elapsed_s is not None:
+            text += f" in {self.elapsed_s:.1f}s"
         if self.problems:
             text += f"; {self.problems[0].describe()} (fix: {self.problems[0].fix})"
         return text
@@ -120,6 +124,7 @@ class Deployments:
         A rollout whose pods fail (image pull, crash loop, ...) raises E440 with the pod's reason and fix;
         the previous version stays on the cluster for ``rollback``.
         """
+        started = time.monotonic()
         L.check_name(name)
         nodes = self._matching_nodes(node_selector)
         versions = self._versions(name)
@@ -142,7 +147,7 @@ class Deployments:
         self._prune(name, keep_active=version)
         if not wait:
             return self.status(name)
-        return self.wait_rollout(name, version, timeout_s=timeout_s)
+        return self.wait_rollout(name, version, timeout_s=timeout_s, started=started)
 
     def _matching_nodes(self, node_selector: Mapping[str, str]) -> list[str]:
         nodes = [n["metadata"]["name"] for n in self.kube.nodes(node_selector)]
@@ -249,7 +254,9 @@ class Deployments:
             nodes=tuple(sorted(str((p.get("spec") or {}).get("nodeName") or "") for p in current)),
         )
 
-    def wait_rollout(self, name: str, version: int, *, timeout_s: float = ROLLOUT_TIMEOUT_S) -> DeploymentStatus:
+    def wait_rollout(self, name: str, version: int, *, timeout_s: float = ROLLOUT_TIMEOUT_S,
+                     started: float | None = None) -> DeploymentStatus:
+        started = time.monotonic() if started is None else started
         deadline = time.monotonic() + timeout_s
         last = ""
         while True:
@@ -259,7 +266,7 @@ class Deployments:
                 self.say(line)
                 last = line
             if st.state == "ready" and st.version == version:
-                return st
+                return replace(st, elapsed_s=round(time.monotonic() - started, 2))
             if st.state == "no-nodes":
                 raise PhoenixError("E437", f"deployment '{name}' selects no node ({st.target})",
                                    where=f"DaemonSet {self.kube.namespace}/{name}",
@@ -282,7 +289,13 @@ class Deployments:
         first = fatal[0]
         log = ""
         if first.container and first.reason in ("CrashLoopBackOff", "Error"):
-            tail = self.kube.pod_log(first.pod, container=first.container, tail=5, previous=True).strip()
+            # the crashed run's log: the previous container once it restarted, else the one that just exited
+            tail = ""
+            for previous in (True, False):
+                text = self.kube.pod_log(first.pod, container=first.container, tail=5, previous=previous).strip()
+                if text and not text.startswith(NO_LOG):
+                    tail = text
+                    break
             log = f"; last log lines: {' | '.join(tail.splitlines()[-3:])}" if tail else ""
         others = f" (and {len(fatal) - 1} more pod problem(s))" if len(fatal) > 1 else ""
         rollback = (f"; or roll back to v{max(v for v in st.versions if v < st.version)}: phoenix pipeline rollback "
@@ -336,6 +349,7 @@ class Deployments:
     def rollback(self, name: str, *, to_version: int | None = None, wait: bool = True,
                  timeout_s: float = ROLLOUT_TIMEOUT_S) -> DeploymentStatus:
         """Point NAME back at an earlier version (default: the newest one before the active one)."""
+        started = time.monotonic()
         ds = self._daemon_set(name)
         active = int((ds["metadata"].get("annotations") or {}).get(L.VERSION) or 0)
         versions = self._versions(name)
@@ -360,7 +374,7 @@ class Deployments:
         self._point_at(name, to_version, cm)
         if not wait:
             return self.status(name)
-        return self.wait_rollout(name, to_version, timeout_s=timeout_s)
+        return self.wait_rollout(name, to_version, timeout_s=timeout_s, started=started)
 
     def delete(self, name: str, *, wait: bool = True, timeout_s: float = 60.0) -> list[str]:
         """Delete everything of NAME (all versions too); with ``wait``, until its pods are gone."""

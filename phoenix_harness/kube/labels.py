@@ -26,6 +26,8 @@ DEPLOYED_AT = PREFIX + "deployed-at"
 SCRAPE = PREFIX + "scrape"
 SCRAPE_PORT = PREFIX + "scrape-port"
 FORCED = PREFIX + "forced"
+# The test cluster's real node is labelled ``REAL_NODE=true`` and tainted ``REAL_NODE:NoSchedule`` (kube/node.py).
+REAL_NODE = PREFIX + "real-node"
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _SELECTOR_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"

@@ -18,6 +18,15 @@ Obj = dict[str, Any]
 
 DEFAULT_COLLECTOR_IMAGE = "otel/opentelemetry-collector-contrib:0.155.0"
 DEFAULT_PROMETHEUS_IMAGE = "prom/prometheus:v3.5.0"
+# Images built on the node itself (kube/images.py, imported into its containerd): never pulled.
+LOCAL_REGISTRY = "phoenix.local/"
+# Lets the harness's pods run on the test cluster's real node; a cluster without that taint ignores it.
+REAL_NODE_TOLERATION = {"key": L.REAL_NODE, "operator": "Exists", "effect": "NoSchedule"}
+
+
+def pull_policy(image: str) -> dict[str, str]:
+    """``imagePullPolicy: Never`` for locally imported images; the cluster's default for the others."""
+    return {"imagePullPolicy": "Never"} if image.startswith(LOCAL_REGISTRY) else {}
 CONFIG_KEY = "config.yaml"
 CONFIG_DIR = "/etc/otelcol"
 HOST_PROC = "/hostfs/proc"
@@ -69,6 +78,9 @@ class CollectorSpec:
     rules: Sequence[Obj] = ()
     variant: str | None = None
     pod_annotations: Mapping[str, str] = field(default_factory=dict)
+    # In the node's network (single-node runs): ports chosen free on the node, probes on 127.0.0.1.
+    host_network: bool = False
+    telemetry_port: int = TELEMETRY_PORT
 
 
 def _meta(name: str, namespace: str, labels: Mapping[str, str], annotations: Mapping[str, str] | None = None) -> Obj:
@@ -122,7 +134,7 @@ def _pod_selector(name: str) -> dict[str, str]:
 
 
 def _ports(spec: CollectorSpec) -> list[Obj]:
-    ports = [{"name": "telemetry", "containerPort": TELEMETRY_PORT, "protocol": "TCP"}]
+    ports = [{"name": "telemetry", "containerPort": spec.telemetry_port, "protocol": "TCP"}]
     if spec.health_port:
         ports.append({"name": "health", "containerPort": spec.health_port, "protocol": "TCP"})
     ports += [{"name": n, "containerPort": p, "protocol": "TCP"} for n, p in spec.extra_ports.items()]
@@ -140,10 +152,11 @@ def daemon_set(spec: CollectorSpec) -> Obj:
     if spec.variant:
         pod_labels[L.VARIANT] = spec.variant
     pod_annotations = {**spec.pod_annotations, L.CONFIG_HASH: spec.config_hash, L.SCRAPE: "true",
-                       L.SCRAPE_PORT: str(TELEMETRY_PORT)}
+                       L.SCRAPE_PORT: str(spec.telemetry_port)}
     container: Obj = {
         "name": CONTAINER,
         "image": spec.image,
+        **pull_policy(spec.image),
         "args": [f"--config={CONFIG_DIR}/{CONFIG_KEY}"],
         "env": [
             {"name": "HOST_PROC", "value": HOST_PROC},
@@ -161,9 +174,13 @@ def daemon_set(spec: CollectorSpec) -> Obj:
         ],
     }
     if spec.health_port:
-        probe = {"httpGet": {"path": "/", "port": spec.health_port}, "periodSeconds": 5, "failureThreshold": 3}
+        get: Obj = {"path": "/", "port": spec.health_port}
+        if spec.host_network:
+            get["host"] = "127.0.0.1"  # the collector listens on loopback only; the pod IP is the node's
+        probe = {"httpGet": get, "periodSeconds": 5, "failureThreshold": 3}
         container["readinessProbe"] = {**probe, "initialDelaySeconds": 1}
         container["livenessProbe"] = {**probe, "initialDelaySeconds": 10, "failureThreshold": 6}
+    network: Obj = {"hostNetwork": True, "dnsPolicy": "ClusterFirstWithHostNet"} if spec.host_network else {}
     return {
         "apiVersion": "apps/v1", "kind": "DaemonSet",
         "metadata": _meta(spec.name, spec.namespace, spec.labels, spec.annotations),
@@ -177,6 +194,8 @@ def daemon_set(spec: CollectorSpec) -> Obj:
                     "serviceAccountName": spec.name,
                     "automountServiceAccountToken": bool(spec.rules),
                     "nodeSelector": {"kubernetes.io/os": "linux", **spec.node_selector},
+                    "tolerations": [REAL_NODE_TOLERATION],
+                    **network,
                     "terminationGracePeriodSeconds": 10,
                     "containers": [container],
                     "volumes": [
@@ -229,14 +248,32 @@ def prometheus_config(namespace: str, scrape_labels: Mapping[str, str], self_job
     }
 
 
+def prometheus_static_config(self_job: str, telemetry: Mapping[str, int]) -> Obj:
+    """In the node's network: scrape each variant's telemetry port on 127.0.0.1 (no API access needed)."""
+    return {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "900ms"},
+        "scrape_configs": [{"job_name": self_job, "static_configs": [
+            {"targets": [f"127.0.0.1:{port}"], "labels": {"variant": variant}} for variant, port in telemetry.items()
+        ]}],
+    }
+
+
 def prometheus_objects(name: str, namespace: str, labels: Mapping[str, str], config: Mapping[str, Any],
-                       image: str = DEFAULT_PROMETHEUS_IMAGE) -> list[Obj]:
+                       image: str = DEFAULT_PROMETHEUS_IMAGE, host_port: int | None = None,
+                       node_selector: Mapping[str, str] | None = None) -> list[Obj]:
     """Prometheus for one run: receives remote write, discovers and scrapes the collectors' own telemetry.
 
-    Its Role allows exactly what pod discovery needs: get/list/watch pods in this namespace.
+    Its Role allows exactly what pod discovery needs: get/list/watch pods in this namespace. With
+    ``host_port`` it runs in the node's network, listening on 127.0.0.1:host_port only.
     """
     selector = {L.NAME: "prometheus", L.PREFIX + "prometheus": name}
     pod_labels = {**labels, **selector}
+    port = host_port or PROMETHEUS_PORT
+    listen = [f"--web.listen-address=127.0.0.1:{port}"] if host_port else []
+    probe: Obj = {"path": "/-/ready", "port": port, **({"host": "127.0.0.1"} if host_port else {})}
+    network: Obj = {"hostNetwork": True, "dnsPolicy": "ClusterFirstWithHostNet"} if host_port else {}
+    if node_selector:
+        network["nodeSelector"] = {"kubernetes.io/os": "linux", **node_selector}
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(name, namespace, labels),
          "automountServiceAccountToken": True},
@@ -257,15 +294,17 @@ def prometheus_objects(name: str, namespace: str, labels: Mapping[str, str], con
                     "metadata": {"labels": pod_labels},
                     "spec": {
                         "serviceAccountName": name,
+                        "tolerations": [REAL_NODE_TOLERATION],
+                        **network,
                         "containers": [{
                             "name": "prometheus",
                             "image": image,
+                            **pull_policy(image),
                             "args": ["--config.file=/etc/prometheus/prometheus.yml",
                                      "--storage.tsdb.path=/prometheus", "--storage.tsdb.retention.time=6h",
-                                     "--web.enable-remote-write-receiver", "--log.level=warn"],
-                            "ports": [{"name": "http", "containerPort": PROMETHEUS_PORT, "protocol": "TCP"}],
-                            "readinessProbe": {"httpGet": {"path": "/-/ready", "port": PROMETHEUS_PORT},
-                                               "periodSeconds": 2},
+                                     "--web.enable-remote-write-receiver", "--log.level=warn", *listen],
+                            "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+                            "readinessProbe": {"httpGet": probe, "periodSeconds": 2},
                             "securityContext": {"runAsNonRoot": True, "runAsUser": 65534,
                                                 "allowPrivilegeEscalation": False,
                                                 "capabilities": {"drop": ["ALL"]}},
@@ -311,9 +350,11 @@ def load_job(name: str, namespace: str, labels: Mapping[str, str], *, image: str
                         "automountServiceAccountToken": False,
                         "hostPID": True,
                         "nodeSelector": node_selector,
+                        "tolerations": [REAL_NODE_TOLERATION],
                         "containers": [{
                             "name": "load",
                             "image": image,
+                            **pull_policy(image),
                             "command": list(command),
                             "volumeMounts": [{"name": "profile", "mountPath": "/etc/phoenix/load", "readOnly": True}],
                             "securityContext": {"allowPrivilegeEscalation": False,
