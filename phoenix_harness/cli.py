@@ -131,7 +131,8 @@ def toolchain_build(ctx: click.Context) -> None:
 @user_errors
 def gate(ctx: click.Context, reports: Path | None) -> None:
     """Exit 0 if every experiment in REPORTS/promotion.json is promoted, 1 if one was rejected,
-    3 if one was inconclusive (or there were none). Prints why."""
+    3 if one was inconclusive, or there were none, or an experiment the run collected has no entry.
+    Prints why."""
     path = reports or Path(str(option("reports").value(None) or _root(ctx) / "reports"))
     data = read_promotion(path)
     for e in data["experiments"]:
@@ -144,6 +145,13 @@ def gate(ctx: click.Context, reports: Path | None) -> None:
     overall = overall_verdict(Verdict(e["verdict"]) for e in data["experiments"])
     if not data["experiments"]:
         click.echo("no experiments in the report: nothing to promote")
+    present = {e["name"] for e in data["experiments"]}
+    missing = [n for n in data.get("expected_experiments", []) if n not in present]
+    for name in missing:  # collected by the run, but no final entry: crashed worker, killed run, never ran
+        click.echo(f"{'MISSING':13} {name}: collected by the run but has no final entry (it crashed, was "
+                   "killed or never ran); re-run it")
+    if missing:
+        overall = Verdict.INCONCLUSIVE
     click.echo(f"overall: {overall.value}")
     sys.exit(overall.exit_code)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from phoenix_harness.analysis.stats import mann_whitney_u
-from phoenix_harness.analysis.verdict import Verdict, decide
+from phoenix_harness.analysis.verdict import NOT_MEASURED, Verdict, decide
 from phoenix_harness.loadsim import GroundTruth
 from phoenix_harness.measure import VariantMeasurement
 from phoenix_harness.spec import ExperimentSpec, Threshold
@@ -136,11 +136,29 @@ class ExperimentResult:
         failed = []
         for t in thresholds:
             measured = self.value_of(t.kpi)
-            if measured is None:
-                continue  # not measured: reported as an infrastructure problem, not a KPI failure
+            if measured is None:  # n/a is never a pass: the verdict becomes inconclusive (see decide)
+                failed.append(FailedCheck(t.describe(), None, self.why_not_measured(t.kpi), NOT_MEASURED))
+                continue
             if not t.check(measured):
                 failed.append(FailedCheck(t.describe(), measured, self.explain(t.kpi), category_of(t.kpi)))
         return failed
+
+    def why_not_measured(self, kpi: str) -> str:
+        """Why ``kpi`` is n/a, in words a user can act on."""
+        name = kpi.split(".", 1)[-1]
+        reasons = {
+            "cost_reduction": "the baseline exported no datapoints in the window",
+            "cardinality_reduction": "the baseline exported no series in the window",
+            "critical_retention": "the baseline reported none of the load's critical processes",
+            "critical_fidelity": "no critical process had a value in both variants",
+            "cpu_cores": "no self-telemetry from that collector",
+            "memory_rss_bytes": "no self-telemetry from that collector",
+            "estimated_monthly_cost": "no cost model is configured (PHOENIX_COST_MODEL)",
+        }
+        why = reasons.get(name, "no data for it")
+        if self.infrastructure_errors:
+            why += "; " + "; ".join(self.infrastructure_errors[:3])
+        return f"{kpi} = n/a: not measured ({why})"
 
     def explain(self, kpi: str) -> str:
         kv = self.kpis.get(kpi)
