@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from phoenix_harness.backends.base import Backend, BackendRegistry, DeployedVariant, DriverLoad, LoadHandle
+from phoenix_harness.backends.local import HostClaim
 from phoenix_harness.catalog import RenderedPipeline, Wiring
 from phoenix_harness.errors import InfrastructureError, PhoenixError
 from phoenix_harness.hookspecs import hookimpl
@@ -99,6 +100,9 @@ class DockerBackend(Backend):
         self.containers: dict[str, Any] = {}
         self.network: Any = None
         self.load: LoadHandle | None = None
+        # The processes driver's load lives on this host, whatever runs the collectors: same host claim
+        # as the local backend (two runs would see each other's processes).
+        self.claim = HostClaim(self.options.say, str(opts.get("experiment", "an experiment")))
         self._ports = itertools.count(20000)
         self._closed = False
 
@@ -179,6 +183,8 @@ class DockerBackend(Backend):
             targets = [f"http://127.0.0.1:{port}" for port in self.otlp_ports.values()]
             load = OtlpFleetDriver(profile, targets, hosts=hosts, interval_s=interval_s)
         else:
+            self.claim.acquire(force=bool(self.options.options.get("force")),
+                               timeout_s=float(os.environ.get("PHOENIX_LOCK_TIMEOUT_S", "1800")))
             load = ProcessesDriver(profile, self.runner)
         self.load = DriverLoad(load)
         load.start()
@@ -199,7 +205,10 @@ class DockerBackend(Backend):
         self.close_once(self._teardown)
 
     def _teardown(self) -> None:
-        self.runner.stop_all()
+        try:
+            self.runner.stop_all()
+        finally:
+            self.claim.release()
         for c in self.containers.values():
             try:
                 c.stop()
