@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -19,6 +22,17 @@ if os.environ.get("CI"):
 REPO = Path(__file__).resolve().parents[1]
 
 pytest_plugins = ["pytester"]
+
+
+def _default_sigint() -> None:  # runs in the child between fork and exec
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+# Popen arguments for a child a test interrupts. A background job of a non-interactive shell (`make test &`,
+# nohup, many CI runners) starts with SIGINT ignored, and children inherit an ignored disposition; Python then
+# installs no KeyboardInterrupt handler and the test's SIGINT would never arrive. The child gets the default
+# disposition explicitly (Python then turns SIGINT into KeyboardInterrupt) and no standard input of ours.
+INTERRUPTIBLE: dict[str, Any] = {"preexec_fn": _default_sigint, "stdin": subprocess.DEVNULL}
 
 
 @pytest.fixture

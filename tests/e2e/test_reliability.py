@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from phoenix_harness.procs import port_is_free
-from tests.conftest import REPO, harness_processes
+from tests.conftest import INTERRUPTIBLE, REPO, harness_processes
 
 pytestmark = pytest.mark.e2e
 
@@ -79,7 +79,7 @@ def test_interrupt_in_each_phase_leaves_nothing(tmp_path: Path, sig: signal.Sign
     log = tmp_path / "out.log"
     with log.open("w") as out:
         proc = subprocess.Popen(pytest_argv(exp, reports), stdout=out, stderr=subprocess.STDOUT, cwd=exp,
-                                env={**os.environ, "FAULT_PAUSE": moment, "PYTHONUNBUFFERED": "1"})
+                                env={**os.environ, "FAULT_PAUSE": moment, "PYTHONUNBUFFERED": "1"}, **INTERRUPTIBLE)
         deadline = time.monotonic() + 120
         while "FAULT-READY" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -101,7 +101,8 @@ def test_sigkill_of_the_whole_run_is_cleaned_by_the_next(tmp_path: Path) -> None
     log = tmp_path / "out.log"
     with log.open("w") as out:
         proc = subprocess.Popen(pytest_argv(exp, reports), stdout=out, stderr=subprocess.STDOUT, cwd=exp,
-                                env={**os.environ, "FAULT_PAUSE": "PhaseStarted:load", "PYTHONUNBUFFERED": "1"})
+                                env={**os.environ, "FAULT_PAUSE": "PhaseStarted:load", "PYTHONUNBUFFERED": "1"},
+                                **INTERRUPTIBLE)
         deadline = time.monotonic() + 120
         while "FAULT-READY" not in log.read_text() and time.monotonic() < deadline:
             time.sleep(0.1)
