@@ -207,9 +207,15 @@ def experiment(request: pytest.FixtureRequest) -> ExperimentResult:
     if problem is not None:  # outside the except block: one line, no chained exception
         pytest.fail(problem, pytrace=False)
     if result.verdict is Verdict.INCONCLUSIVE:
-        pytest.fail(f"experiment {spec.name} is inconclusive: {'; '.join(result.infrastructure_errors)}",
-                    pytrace=False)
+        pytest.fail(f"experiment {spec.name} is inconclusive: {_why_inconclusive(result)}", pytrace=False)
     return result
+
+
+def _why_inconclusive(result: ExperimentResult) -> str:
+    """What could not be measured: infrastructure errors, then thresholds whose KPI is n/a."""
+    reasons = [*result.infrastructure_errors,
+               *(c.detail for c in result.failed_checks if c.category == NOT_MEASURED)]
+    return "; ".join(reasons) or "no reason recorded"
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -337,8 +343,8 @@ class ExpectationItem(pytest.Item):
         self.stash[SPEC_KEY] = session.adjust(self.spec).name
         self.result = session.run(self.spec)
         if self.result.verdict is Verdict.INCONCLUSIVE:
-            pytest.fail(f"experiment {self.spec.name} is inconclusive: "
-                        f"{'; '.join(self.result.infrastructure_errors)}", pytrace=False)
+            pytest.fail(f"experiment {self.spec.name} is inconclusive: {_why_inconclusive(self.result)}",
+                        pytrace=False)
 
     def runtest(self) -> None:
         threshold = next(t for t in self.spec.with_defaults().thresholds if t.kpi == self.threshold_kpi)
