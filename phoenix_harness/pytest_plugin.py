@@ -138,17 +138,24 @@ def experiment_name(item: pytest.Item) -> str | None:
     """The experiment an item belongs to (None for other tests, or when its marker is invalid)."""
     if isinstance(item, ExpectationItem):
         return item.spec.name
+    if isinstance(item, InvalidExperimentItem):  # a broken experiment file is expected, so never a silent pass
+        return item.path.name.removesuffix(".experiment.yaml")
     if "experiment" not in getattr(item, "fixturenames", ()):
         return None
     try:
         return _spec_from_marker(item).name
-    except PhoenixError:
-        return None
+    except PhoenixError:  # an invalid marker: still expected, under the name it would have had
+        marker = item.get_closest_marker("experiment")
+        if marker is None:
+            return None
+        return str(marker.kwargs.get("name") or _default_name(item))
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """One xdist group per experiment, so that its tests go to one worker and it runs once per run."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
     for item in items:
         name = experiment_name(item)
         if name is not None:
@@ -174,6 +181,12 @@ def add_phoenix_plugin(config: pytest.Config, plugin: object) -> None:
     config.stash.setdefault(EXTRA_PLUGINS_KEY, []).append(plugin)
 
 
+def _default_name(node: pytest.Item) -> str:
+    module = Path(str(node.path)).stem.removeprefix("test_")
+    owner = getattr(node, "cls", None)
+    return f"{module}.{owner.__name__}" if owner is not None else module
+
+
 def _spec_from_marker(node: pytest.Item) -> ExperimentSpec:
     marker = node.get_closest_marker("experiment")
     if marker is None:
@@ -185,10 +198,7 @@ def _spec_from_marker(node: pytest.Item) -> ExperimentSpec:
                            fix="write experiment(baseline='...', candidate='...', load='...')")
     data = dict(marker.kwargs)
     if "name" not in data:
-        module = Path(str(node.path)).stem.removeprefix("test_")
-        owner = getattr(node, "cls", None)
-        cls = owner.__name__ if owner is not None else None
-        data["name"] = f"{module}.{cls}" if cls else module
+        data["name"] = _default_name(node)
     path = str(node.path)
     return spec_from_mapping(data, source=f"{path} (experiment marker)")
 

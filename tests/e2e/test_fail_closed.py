@@ -26,7 +26,8 @@ pytestmark = pytest.mark.e2e
 MODULE = """
     import pytest
     pytestmark = pytest.mark.experiment(baseline="process-baseline-v1",
-        candidate="process-priority-filter-v1", load="critical-heavy", duration="6s", warmup="2s"{extra})
+        candidate="process-priority-filter-v1", load="critical-heavy", duration="6s", warmup="2s",
+        collection_interval="1s"{extra})
 {tests}
 """
 PASSING = """
@@ -113,6 +114,7 @@ def test_a_kpi_that_cannot_be_measured_is_inconclusive_for_yaml_and_python(tmp_p
         candidate: process-priority-filter-v1
         load: critical-heavy
         duration: 6s
+        collection_interval: 1s
         warmup: 2s
         expect:
           candidate.estimated_monthly_cost: "< 100"
