@@ -127,11 +127,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     config.stash[SESSION_KEY] = PhoenixSession(config)
-    # Under pytest-xdist an experiment must run once: its tests are scheduled together (one xdist_group per
-    # experiment, see pytest_collection_modifyitems), which only the 'loadgroup' scheduler honours.
+    # Under pytest-xdist an experiment must run once: all tests of a file (module, class or YAML file, which
+    # is where an experiment's marker or expectations live) go to one worker. 'loadgroup' would do it by
+    # xdist_group marks, but pytest-xdist 3.8 cannot add the group to test ids under pytest 9, so the
+    # plugin uses 'loadfile' whatever --dist says ('loadscope' would split a module's classes).
     dist = getattr(config.option, "dist", "no")
-    if dist not in ("no", "loadgroup"):
-        config.option.dist = "loadgroup"
+    if dist not in ("no", "loadfile"):
+        config.option.dist = "loadfile"
 
 
 def experiment_name(item: pytest.Item) -> str | None:
@@ -149,17 +151,6 @@ def experiment_name(item: pytest.Item) -> str | None:
         if marker is None:
             return None
         return str(marker.kwargs.get("name") or _default_name(item))
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """One xdist group per experiment, so that its tests go to one worker and it runs once per run."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        name = experiment_name(item)
-        if name is not None:
-            item.add_marker(pytest.mark.xdist_group(f"phoenix-{name}"))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

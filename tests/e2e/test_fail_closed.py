@@ -106,28 +106,36 @@ def test_an_exception_in_any_phase_ends_inconclusive_with_its_traceback(tmp_path
     nothing_left(reports)
 
 
-def test_a_kpi_that_cannot_be_measured_is_inconclusive_for_yaml_and_python(tmp_path: Path) -> None:
-    exp = project(tmp_path, {"test_py.py": module(extra=', expect={"candidate.estimated_monthly_cost": "< 100"}')})
+def test_a_kpi_that_cannot_be_measured_is_inconclusive_for_yaml_and_python(tmp_path: Path, repo_copy: Path) -> None:
+    # Nothing critical in this load: critical_fidelity has nothing to compare, so it is n/a.
+    (repo_copy / "load-profiles" / "nothing-critical.yaml").write_text(textwrap.dedent("""\
+        name: nothing-critical
+        description: a few idle workers, none of them critical
+        processes:
+          - {name: "worker-{i}", count: 5, cpu: {pattern: idle}}
+    """))
+    exp = project(tmp_path, {"test_py.py": module(extra=', expect={"critical_fidelity": ">= 90%"}')
+                             .replace("critical-heavy", "nothing-critical")})
     (exp / "yaml.experiment.yaml").write_text(textwrap.dedent("""\
         name: yaml-unmeasured
         baseline: process-baseline-v1
         candidate: process-priority-filter-v1
-        load: critical-heavy
+        load: nothing-critical
         duration: 6s
         collection_interval: 1s
         warmup: 2s
         expect:
-          candidate.estimated_monthly_cost: "< 100"
+          critical_fidelity: ">= 90%"
     """))
     reports = tmp_path / "reports"
-    out = run(exp, reports)  # no cost model in this project: the KPI is n/a
+    out = run(exp, reports, f"--phoenix-root={repo_copy}")
     found = entries(reports)
     assert sorted(found) == ["py", "yaml-unmeasured"], out.stdout[-3000:]
     for entry in found.values():
         assert entry["verdict"] == "inconclusive", entry
         (check,) = [c for c in entry["failed_checks"] if c["category"] == "not measured"]
-        assert "candidate.estimated_monthly_cost = n/a" in check["detail"] and "no cost model" in check["detail"]
-    assert "candidate.estimated_monthly_cost" in out.stdout  # the failed items name the KPI
+        assert "critical_fidelity = n/a: not measured" in check["detail"], check
+    assert "critical_fidelity = n/a" in out.stdout  # the failed items name the KPI and why
     result = gate(reports)
     assert result.returncode == 3, result.stdout
     nothing_left(reports)
