@@ -51,7 +51,7 @@ def module(tests: str = PASSING, extra: str = "") -> str:
 
 def run(exp: Path, reports: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*pytest_argv(exp, reports), *args], capture_output=True, text=True, timeout=600,
-                          cwd=exp, stdin=subprocess.DEVNULL, env={**os.environ, "PHOENIX_LOCK_TIMEOUT_S": "120", **env})
+                          cwd=exp, stdin=subprocess.DEVNULL, env={**os.environ, "PHOENIX_LOCK_TIMEOUT_S": "600", **env})
 
 
 def gate(reports: Path) -> subprocess.CompletedProcess[str]:
