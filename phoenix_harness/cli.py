@@ -18,7 +18,7 @@ import yaml
 
 from phoenix_harness import __version__
 from phoenix_harness.analysis import Verdict, overall_verdict
-from phoenix_harness.catalog import Catalog, ProfileCatalog, Wiring, render_pipeline
+from phoenix_harness.catalog import Catalog, PipelineEntry, ProfileCatalog, Wiring, render_pipeline
 from phoenix_harness.catalog.allowance import allowed_reduction
 from phoenix_harness.cli_common import OUTPUT, emit_rows, parse_sets, user_errors
 from phoenix_harness.cli_kube import kube_promote_options, pipeline_deploy_commands, promote_to_kubernetes
@@ -152,7 +152,8 @@ def toolchain_build(ctx: click.Context) -> None:
 @user_errors
 def gate(ctx: click.Context, reports: Path | None) -> None:
     """Exit 0 if every experiment in REPORTS/promotion.json is promoted, 1 if one was rejected,
-    3 if one was inconclusive (or there were none). Prints why."""
+    3 if one was inconclusive, or there were none, or an experiment the run collected has no entry.
+    Prints why."""
     path = reports or Path(str(option("reports").value(None) or _root(ctx) / "reports"))
     data = read_promotion(path)
     for e in data["experiments"]:
@@ -165,6 +166,13 @@ def gate(ctx: click.Context, reports: Path | None) -> None:
     overall = overall_verdict(Verdict(e["verdict"]) for e in data["experiments"])
     if not data["experiments"]:
         click.echo("no experiments in the report: nothing to promote")
+    present = {e["name"] for e in data["experiments"]}
+    missing = [n for n in data.get("expected_experiments", []) if n not in present]
+    for name in missing:  # collected by the run, but no final entry: crashed worker, killed run, never ran
+        click.echo(f"{'MISSING':13} {name}: collected by the run but has no final entry (it crashed, was "
+                   "killed or never ran); re-run it")
+    if missing:
+        overall = Verdict.INCONCLUSIVE
     click.echo(f"overall: {overall.value}")
     sys.exit(overall.exit_code)
 
@@ -297,11 +305,16 @@ def pipeline_allowance(ctx: click.Context, names: tuple[str, ...], loads: tuple[
 
 @pipeline.command("validate")
 @click.argument("targets", nargs=-1, required=False)
+@click.option("--allow-critical-drop", is_flag=True,
+              help="a pipeline that drops a process the load profiles mark critical is a warning, not a failure "
+                   "(say so only when that is intended)")
 @click.pass_context
 @user_errors
-def pipeline_validate(ctx: click.Context, targets: tuple[str, ...]) -> None:
+def pipeline_validate(ctx: click.Context, targets: tuple[str, ...], allow_critical_drop: bool) -> None:
     """Validate pipelines by NAME or config PATH (all catalog pipelines when none given): structure
-    checks plus the real 'otelcol validate'. Exit 0 when all are valid, 1 otherwise."""
+    checks, the real 'otelcol validate', and a probe on the real collector with every process the load
+    profiles mark critical. Exit 0 when all are valid, 1 otherwise (also when a pipeline would drop a
+    critical process, unless --allow-critical-drop)."""
     root = _root(ctx)
     catalog = Catalog(root / "otel-configs")
     collector = locate_collector(catalog.manifest, build=True, progress=click.echo)
@@ -309,6 +322,11 @@ def pipeline_validate(ctx: click.Context, targets: tuple[str, ...]) -> None:
     failed = 0
     for target in names:
         problems, warnings = _validate_one(catalog, collector, target)
+        drops = [w for w in warnings if w.startswith(CRITICAL_DROP)]
+        if drops and not allow_critical_drop:  # dropping a critical process is a failure unless intended
+            warnings = [w for w in warnings if w not in drops]
+            problems += [f"error[E213] {target}: {w} (fix: widen its critical pattern, or pass "
+                         "--allow-critical-drop if that is intended)" for w in drops]
         for w in warnings:
             click.echo(f"warning: {target}: {w}")
         if problems:
@@ -342,6 +360,11 @@ def _validate_one(catalog: Catalog, collector: Any, target: str) -> tuple[list[s
             if message:
                 return [f"error[E211] {path}: the collector rejects this config: {message} (fix: correct the "
                         "component settings it names)"], warnings
+            # The same critical-drop probe as for catalog names: the config as a one-off entry.
+            entry = PipelineEntry(name=path.stem, version=0, description="", strategy="custom",
+                                  config_path=path, parameters={})
+            with tempfile.TemporaryDirectory() as tmp:
+                warnings += _critical_drop(catalog, collector, entry, Path(tmp))
             return [], warnings
     else:
         catalog.get(target)  # raises "unknown pipeline ... did you mean"
@@ -358,14 +381,24 @@ def _validate_one(catalog: Catalog, collector: Any, target: str) -> tuple[list[s
         if message:
             return [f"error[E211] {entry.config_path}: the collector rejects pipeline '{entry.name}': {message} "
                     "(fix: correct the component settings it names)"], warnings
-        critical = _critical_names(catalog.root.parent / "load-profiles")
-        if critical:
-            with probe_pipeline(collector, entry, Path(tmp)) as probe:
-                lost = dropped_critical(probe, critical)
-            if lost:
-                warnings.append(f"would drop {len(lost)} process(es) the load profiles mark critical: "
-                                f"{', '.join(lost[:8])} (fix: widen its critical_pattern)")
+        warnings += _critical_drop(catalog, collector, entry, Path(tmp))
     return [], warnings
+
+
+CRITICAL_DROP = "would drop"
+
+
+def _critical_drop(catalog: Catalog, collector: Any, entry: PipelineEntry, work: Path) -> list[str]:
+    """Run ``entry`` on the real collector with every process a load profile marks critical; name the lost."""
+    critical = _critical_names(catalog.root.parent / "load-profiles")
+    if not critical:
+        return []
+    with probe_pipeline(collector, entry, work) as probe:
+        lost = dropped_critical(probe, critical)
+    if not lost:
+        return []
+    return [f"{CRITICAL_DROP} {len(lost)} process(es) the load profiles mark critical: {', '.join(lost[:8])}"
+            + (f" and {len(lost) - 8} more" if len(lost) > 8 else "")]
 
 
 def _critical_names(profiles_root: Path) -> list[str]:

@@ -15,6 +15,7 @@ import os
 import signal
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,24 +80,38 @@ class Engine:
         self.pm = pm
         self.catalog = Catalog(options.repo_root / "otel-configs")
         self.profiles = ProfileCatalog(options.repo_root / "load-profiles")
+        self._phase = "setup"
+        self._internal: list[dict[str, str]] = []
 
     def emit(self, event: Event) -> None:
+        if isinstance(event, PhaseStarted):
+            self._phase = event.phase  # named in an internal error raised during that phase
         self.pm.hook.phoenix_event(event=event)
 
     def say(self, experiment: str, text: str) -> None:
         self.emit(Progress(experiment, "setup", 0.0, 0.0, text))
 
     def run(self, spec: ExperimentSpec) -> ExperimentResult:
-        """Run ``spec`` end to end. User mistakes and infrastructure faults end ``inconclusive``."""
-        spec = spec.with_defaults()
+        """Run ``spec`` end to end; always one :class:`ExperimentFinished`, whatever is raised.
+
+        User mistakes and infrastructure faults end ``inconclusive`` with their one line; anything else
+        (a bug, a plugin that raises) ends ``inconclusive`` with error E900 and its traceback in
+        ``internal-error.txt`` of the raw folder. ``KeyboardInterrupt`` (Ctrl-C, SIGTERM) and other
+        non-``Exception`` exceptions are re-raised after the teardown.
+        """
         raw_dir = self.options.reports_dir / "runs" / self.options.run_id / spec.name
-        raw_dir.mkdir(parents=True, exist_ok=True)
         result = _empty_result(spec)
         result.raw_dir = str(raw_dir)
-        self.emit(ExperimentStarted(spec.name, spec.baseline.name, spec.candidate.name, spec.load,
-                                    spec.duration_s, spec.warmup_s))
+        self._phase = "setup"
+        self._internal = []
         backend: Backend | None = None
+        pending: BaseException | None = None
         try:
+            spec = spec.with_defaults()
+            result.spec = spec
+            raw_dir.mkdir(parents=True, exist_ok=True)
+            self.emit(ExperimentStarted(spec.name, spec.baseline.name, spec.candidate.name, spec.load,
+                                        spec.duration_s, spec.warmup_s))
             with _sigterm_as_interrupt():
                 self.catalog.get(spec.baseline.name)  # unknown pipeline names fail before anything starts
                 self.catalog.get(spec.candidate.name)
@@ -134,11 +149,19 @@ class Engine:
         except PhoenixError as exc:
             result.infrastructure_errors.append(exc.one_line())
             result.user_error = exc.one_line()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             result.infrastructure_errors.append("interrupted by the user (Ctrl-C or SIGTERM)")
-            self._finish(spec, result, backend, raw_dir)
-            raise
-        self._finish(spec, result, backend, raw_dir)
+            pending = exc
+        except BaseException as exc:  # noqa: BLE001 - a bug or a plugin fault must still end the experiment
+            self._internal_error(result, raw_dir, self._phase, exc)
+            if not isinstance(exc, Exception):  # SystemExit, GeneratorExit: finish, then let it go on
+                pending = exc
+        try:
+            self._finish(result.spec, result, backend, raw_dir)
+        except KeyboardInterrupt as exc:  # a second Ctrl-C during teardown: _finish still emitted the end
+            pending = pending or exc
+        if pending is not None:
+            raise pending
         return result
 
     def _render(self, spec: ExperimentSpec, backend: Backend, profile: LoadProfile, collector_name: str,
@@ -193,23 +216,70 @@ class Engine:
                                health_port=health_port, telemetry_port=w.telemetry_port)
         return rendered, RenderedPipeline(SOURCE_PIPELINE, SOURCE_VARIANT, config, {}, health_port)
 
+    def _internal_error(self, result: ExperimentResult, raw_dir: Path, where: str, exc: BaseException) -> None:
+        """An unexpected exception: E900 in the result, its traceback in ``raw_dir/internal-error.txt``."""
+        text = "".join(traceback.format_exception(exc))
+        path = raw_dir / "internal-error.txt"
+        with contextlib.suppress(OSError):
+            raw_dir.mkdir(parents=True, exist_ok=True)
+            with path.open("a") as fh:
+                fh.write(f"--- internal error in {where}\n{text}\n")
+        self._internal.append({"where": where, "traceback": text, "file": str(path)})
+        detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        result.infrastructure_errors.append(
+            f"error[E900] {where}: internal error {type(exc).__name__}{': ' + detail if detail else ''} "
+            f"(fix: a bug in the harness or a plugin; the traceback is in {path})")
+
     def _finish(self, spec: ExperimentSpec, result: ExperimentResult, backend: Backend | None, raw_dir: Path) -> None:
-        if backend is not None:
-            with contextlib.suppress(Exception):
-                keep = getattr(backend, "keep_logs", None)
-                if keep:
-                    keep(raw_dir)
-            backend.close()
-            refused = list(getattr(getattr(getattr(backend, "load", None), "driver", None), "refused_to_stop", []))
-            if refused:
-                result.infrastructure_errors.append(
-                    f"error[E504] {len(refused)} load process(es) ignored SIGTERM and had to be killed: "
-                    f"{', '.join(refused[:5])} (fix: the load was not under control; check the profile's "
-                    "ignores_sigterm and re-run)")
-        if result.infrastructure_errors:
-            result.verdict = Verdict.INCONCLUSIVE
-        (raw_dir / "result.json").write_text(json.dumps(result.as_dict(), indent=2, default=str))
-        self.emit(ExperimentFinished(spec.name, result))
+        """Stop everything, keep raw files, and emit :class:`ExperimentFinished` to every handler, even
+        when the teardown itself raises (that becomes an E900 of its own)."""
+        interrupted: BaseException | None = None
+        try:
+            if backend is not None:
+                with contextlib.suppress(Exception):
+                    keep = getattr(backend, "keep_logs", None)
+                    if keep:
+                        keep(raw_dir)
+                try:
+                    backend.close()
+                except KeyboardInterrupt as exc:
+                    interrupted = exc
+                    result.infrastructure_errors.append("interrupted by the user during the teardown")
+                except BaseException as exc:  # noqa: BLE001 - recorded, the experiment still ends
+                    self._internal_error(result, raw_dir, "teardown", exc)
+                refused = list(getattr(getattr(getattr(backend, "load", None), "driver", None),
+                                       "refused_to_stop", []))
+                if refused:
+                    result.infrastructure_errors.append(
+                        f"error[E504] {len(refused)} load process(es) ignored SIGTERM and had to be killed: "
+                        f"{', '.join(refused[:5])} (fix: the load was not under control; check the profile's "
+                        "ignores_sigterm and re-run)")
+            if result.infrastructure_errors:
+                result.verdict = Verdict.INCONCLUSIVE
+            try:
+                raw_dir.mkdir(parents=True, exist_ok=True)
+                (raw_dir / "result.json").write_text(json.dumps(result.as_dict(), indent=2, default=str))
+            except Exception as exc:  # noqa: BLE001 - the entry in promotion.json still carries the verdict
+                self._internal_error(result, raw_dir, "writing result.json", exc)
+                result.verdict = Verdict.INCONCLUSIVE
+        finally:
+            self._emit_final(ExperimentFinished(spec.name, result,
+                                                {"internal_errors": list(self._internal)} if self._internal else {}))
+        if interrupted is not None:
+            raise interrupted
+
+    def _emit_final(self, event: ExperimentFinished) -> None:
+        """Deliver the final event to each handler on its own, so one that raises cannot keep it from the others
+        (the promotion writer above all); handler faults are printed with their traceback."""
+        impls = self.pm.hook.phoenix_event.get_hookimpls()
+        if any(i.hookwrapper or i.wrapper for i in impls):
+            self.pm.hook.phoenix_event(event=event)
+            return
+        for impl in reversed(impls):
+            try:
+                impl.function(event=event)
+            except Exception:  # noqa: BLE001 - reported, never swallowed silently
+                traceback.print_exc()
 
     def _wait(self, spec: ExperimentSpec, phase: str, seconds: float, backend: Backend,
               on_tick: Callable[[], str] | None = None) -> None:

@@ -66,3 +66,31 @@ class KpiComputed(Event):
 class ExperimentFinished(Event):
     result: ExperimentResult
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TestOutcome(Event):
+    """A test of an experiment has an outcome (emitted by the pytest front end while the run goes on).
+
+    ``outcome`` is ``failed`` (an assertion or the test's code failed: a failed check, verdict ``reject``),
+    ``not-measured`` (the test needed a KPI that is n/a: verdict ``inconclusive``) or ``error`` (the test
+    could not run: verdict ``inconclusive``). Passed and skipped tests are not reported.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    test: str
+    outcome: str
+    message: str = ""
+    category: str = "cost target missed"
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentFinal(Event):
+    """No more outcomes will come for this experiment: its promotion entry is final and written once.
+
+    ``missing_tests`` names tests of the experiment that never ran (the session stopped early): the
+    entry is then ``inconclusive``.
+    """
+
+    missing_tests: tuple[str, ...] = ()

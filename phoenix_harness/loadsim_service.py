@@ -20,6 +20,7 @@ from typing import Any
 
 import psutil
 
+from phoenix_harness.backends.local import HostClaim
 from phoenix_harness.catalog import ProfileCatalog
 from phoenix_harness.errors import PhoenixError
 from phoenix_harness.loadsim import ProcessesDriver
@@ -134,6 +135,7 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     runner = ProcessRunner(work)
+    claim = HostClaim(lambda _m: None, f"phoenix loadsim {args.id} ({args.profile})")
     driver: ProcessesDriver | OtlpFleetDriver | None = None
     try:
         profile = ProfileCatalog(Path(args.root) / "load-profiles").get(args.profile)
@@ -143,6 +145,9 @@ def _serve(args: argparse.Namespace) -> int:
         if args.driver == "otlp":
             driver = OtlpFleetDriver(profile, [args.target], hosts=args.hosts, interval_s=interval)
         else:
+            # Real processes on this host: the same host claim an experiment takes (they would see each
+            # other's processes). A held claim fails the start at once (E412) rather than waiting unseen.
+            claim.acquire(force=False, timeout_s=0.0)
             driver = ProcessesDriver(profile, runner)
         driver.start()
         state["state"] = "running"
@@ -159,9 +164,12 @@ def _serve(args: argparse.Namespace) -> int:
     except PhoenixError as exc:
         state.update(state="failed", error=exc.one_line())
     finally:
-        if driver is not None:
-            driver.stop()
-        runner.stop_all()
+        try:
+            if driver is not None:
+                driver.stop()
+            runner.stop_all()
+        finally:
+            claim.release()
         state["active"] = 0
         write()
     return 0 if state["state"] != "failed" else 2

@@ -27,6 +27,8 @@ from typing import IO
 
 import psutil
 
+from phoenix_harness.errors import InfrastructureError
+
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True) if os.name == "posix" else None
 
@@ -36,6 +38,7 @@ def _child_setup() -> None:  # runs in the child between fork and exec
         _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+PORT_FLOOR = 20000
 _handed_out: set[int] = set()
 _port_rng = random.Random()
 
@@ -49,25 +52,30 @@ def _ephemeral_range() -> tuple[int, int]:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port free right now on ``host``, chosen *below* the kernel's ephemeral range.
+    """A port free right now on ``host``, chosen *below* the kernel's ephemeral range, never twice.
 
     Ports from ``bind(0)`` come from the ephemeral range, which outgoing connections (remote write,
     queries) also draw from: a port chosen that way can be taken by a connection before the server that
     was meant to listen on it starts. Random ports below that range, never handed out twice by this
-    process, make that race practically impossible, also between concurrent runs.
+    process, make that race practically impossible, also between concurrent runs. When random tries
+    find nothing, the whole range is scanned; there is no fallback into the ephemeral range.
     """
-    lo = 20000
-    hi = _ephemeral_range()[0] - 1
+    lo = PORT_FLOOR
+    hi = max(lo, _ephemeral_range()[0] - 1)
     for _ in range(200):
-        port = _port_rng.randint(lo, max(lo, hi))
-        if port in _handed_out:
-            continue
-        if port_is_free(port, host):
+        port = _port_rng.randint(lo, hi)
+        if port not in _handed_out and port_is_free(port, host):
             _handed_out.add(port)
             return port
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    start = _port_rng.randint(lo, hi)
+    for offset in range(hi - lo + 1):
+        port = lo + (start - lo + offset) % (hi - lo + 1)
+        if port not in _handed_out and port_is_free(port, host):
+            _handed_out.add(port)
+            return port
+    raise InfrastructureError("E402", f"no free port left in {lo}-{hi} on {host} (below the ephemeral range)",
+                              where="/proc/sys/net/ipv4/ip_local_port_range",
+                              fix="stop programs holding ports there, or lower the ephemeral range's start")
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:

@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from phoenix_harness.analysis import ExperimentResult, Verdict
+from phoenix_harness.analysis import NOT_MEASURED, ExperimentResult, Verdict
 from phoenix_harness.catalog.allowance import Allowance, allowed_reduction
 from phoenix_harness.engine import Engine, EngineOptions
 from phoenix_harness.errors import PhoenixError
+from phoenix_harness.events import ExperimentFinal, TestOutcome
 from phoenix_harness.options import OPTIONS, find_root, option
 from phoenix_harness.plugin_manager import make_plugin_manager
 from phoenix_harness.reporting import ConsoleReporter, PromotionWriter
@@ -41,7 +42,7 @@ class PhoenixSession:
         self.config = config
         self.results: dict[str, ExperimentResult] = {}
         self.specs: dict[str, ExperimentSpec] = {}
-        self.failures: dict[str, list[dict[str, str]]] = {}
+        self.remaining: dict[str, set[str]] = {}  # experiment -> nodeids of its tests not yet finished
         self._engine: Engine | None = None
         given = {o.name: config.getoption(o.dest) for o in OPTIONS}
         root_opt = option("root").value(given["root"])
@@ -59,7 +60,8 @@ class PhoenixSession:
                                          "namespace": option("namespace").value(given["namespace"]),
                                      })
         self.promotion = PromotionWriter(self.reports_dir / "promotion.json",
-                                         self.reports_dir / "runs" / self.options.run_id / "promotion.json")
+                                         self.reports_dir / "runs" / self.options.run_id / "promotion.json",
+                                         defer=True)
         if given["merge"]:
             self.promotion.load_existing()
         self.allure = None
@@ -126,11 +128,55 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     config.stash[SESSION_KEY] = PhoenixSession(config)
+    # Under pytest-xdist an experiment must run once: all tests of a file (module, class or YAML file, which
+    # is where an experiment's marker or expectations live) go to one worker. 'loadgroup' would do it by
+    # xdist_group marks, but pytest-xdist 3.8 cannot add the group to test ids under pytest 9, so the
+    # plugin uses 'loadfile' whatever --dist says ('loadscope' would split a module's classes).
+    dist = getattr(config.option, "dist", "no")
+    if dist not in ("no", "loadfile"):
+        config.option.dist = "loadfile"
+
+
+def experiment_name(item: pytest.Item) -> str | None:
+    """The experiment an item belongs to (None for other tests, or when its marker is invalid)."""
+    if isinstance(item, ExpectationItem):
+        return item.spec.name
+    if isinstance(item, InvalidExperimentItem):  # a broken experiment file is expected, so never a silent pass
+        return item.path.name.removesuffix(".experiment.yaml")
+    if "experiment" not in getattr(item, "fixturenames", ()):
+        return None
+    try:
+        return _spec_from_marker(item).name
+    except PhoenixError:  # an invalid marker: still expected, under the name it would have had
+        marker = item.get_closest_marker("experiment")
+        if marker is None:
+            return None
+        return str(marker.kwargs.get("name") or _default_name(item))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Record which experiments the run collected (after deselection) in the run's promotion.json, so
+    that ``phoenix gate`` names every one that ends without a final entry."""
+    state = session.config.stash.get(SESSION_KEY, None)
+    if state is None or session.config.getoption("collectonly", False):
+        return
+    for item in session.items:
+        name = experiment_name(item)
+        if name is not None:
+            state.remaining.setdefault(name, set()).add(item.nodeid)
+    if state.remaining:
+        state.promotion.expect(state.remaining)
 
 
 def add_phoenix_plugin(config: pytest.Config, plugin: object) -> None:
     """Register a pluggy plugin (cost model, notifier, backend) for this session; used by conftest.py."""
     config.stash.setdefault(EXTRA_PLUGINS_KEY, []).append(plugin)
+
+
+def _default_name(node: pytest.Item) -> str:
+    module = Path(str(node.path)).stem.removeprefix("test_")
+    owner = getattr(node, "cls", None)
+    return f"{module}.{owner.__name__}" if owner is not None else module
 
 
 def _spec_from_marker(node: pytest.Item) -> ExperimentSpec:
@@ -144,10 +190,7 @@ def _spec_from_marker(node: pytest.Item) -> ExperimentSpec:
                            fix="write experiment(baseline='...', candidate='...', load='...')")
     data = dict(marker.kwargs)
     if "name" not in data:
-        module = Path(str(node.path)).stem.removeprefix("test_")
-        owner = getattr(node, "cls", None)
-        cls = owner.__name__ if owner is not None else None
-        data["name"] = f"{module}.{cls}" if cls else module
+        data["name"] = _default_name(node)
     path = str(node.path)
     return spec_from_mapping(data, source=f"{path} (experiment marker)")
 
@@ -166,8 +209,7 @@ def experiment(request: pytest.FixtureRequest) -> ExperimentResult:
     if problem is not None:  # outside the except block: one line, no chained exception
         pytest.fail(problem, pytrace=False)
     if result.verdict is Verdict.INCONCLUSIVE:
-        pytest.fail(f"experiment {spec.name} is inconclusive: {'; '.join(result.infrastructure_errors)}",
-                    pytrace=False)
+        pytest.fail(f"experiment {spec.name} is inconclusive: {_why_inconclusive(result)}", pytrace=False)
     return result
 
 
@@ -192,6 +234,13 @@ def allowance(request: pytest.FixtureRequest) -> Allowance:
     return found
 
 
+def _why_inconclusive(result: ExperimentResult) -> str:
+    """What could not be measured: infrastructure errors, then thresholds whose KPI is n/a."""
+    reasons = [*result.infrastructure_errors,
+               *(c.detail for c in result.failed_checks if c.category == NOT_MEASURED)]
+    return "; ".join(reasons) or "no reason recorded"
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     session = item.config.stash[SESSION_KEY]
@@ -203,23 +252,39 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Each test's outcome reaches the verdict through the event stream while the run goes on; after the
+    experiment's last test, its entry is final (written once)."""
     outcome: Any = yield
     report: pytest.TestReport = outcome.get_result()
     session = item.config.stash[SESSION_KEY]
-    name = item.stash.get(SPEC_KEY, None)
-    if not name or name not in session.results:
+    name = item.stash.get(SPEC_KEY, None) or experiment_name(item)
+    if not name:
         return
-    result = session.results[name]
-    if report.when == "call" and report.failed:
+    result = session.results.get(name)
+    if result is not None and report.failed and report.when in ("setup", "call"):
         crash = getattr(report.longrepr, "reprcrash", None)
-        message = crash.message if crash is not None else str(report.longrepr).splitlines()[-1]
+        message = (crash.message if crash is not None else str(report.longrepr).splitlines()[-1])[:500]
         category = "critical process lost" if "critical" in message else (
             "overhead too high" if ("cpu_cores" in message or "memory_rss" in message) else "cost target missed")
-        session.failures.setdefault(name, []).append({"test": item.nodeid, "message": message[:500],
-                                                       "category": category})
-        from phoenix_harness.reporting.allure import kpi_table
+        if report.when == "setup":
+            kind = "error"  # the test could not run (its fixture failed)
+        elif call.excinfo is not None and call.excinfo.errisinstance(LookupError) and "not measured" in message:
+            kind, category = "not-measured", NOT_MEASURED
+        else:
+            kind = "failed"
+        if not (kind == "error" and result.verdict is Verdict.INCONCLUSIVE):  # already said by the engine
+            session.engine().emit(TestOutcome(name, item.nodeid, kind, message, category))
+        if report.when == "call":
+            from phoenix_harness.reporting.allure import kpi_table
 
-        report.sections.append(("phoenix experiment", kpi_table(result) + _lost(result)))
+            report.sections.append(("phoenix experiment", kpi_table(result) + _lost(result)))
+    if report.when == "teardown":
+        left = session.remaining.get(name)
+        if left is not None:
+            left.discard(item.nodeid)
+            if not left and result is not None:
+                session.remaining.pop(name, None)
+                session.engine().emit(ExperimentFinal(name))
 
 
 def _lost(result: ExperimentResult) -> str:
@@ -232,10 +297,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     if state.allure is not None:
         state.allure.close_open_steps()
-    for name, failures in state.failures.items():
-        state.promotion.add_failed_tests(name, failures)
+    # Experiments whose tests did not all finish (the session stopped early): final, inconclusive.
+    state.promotion.finalize_all({name: sorted(left) for name, left in state.remaining.items() if left})
     if state.results:
-        state.promotion.write()
         alluredir = session.config.getoption("allure_report_dir", None)
         if alluredir:
             from phoenix_harness.reporting.allure import write_environment
@@ -302,14 +366,14 @@ class ExpectationItem(pytest.Item):
         self.stash[SPEC_KEY] = session.adjust(self.spec).name
         self.result = session.run(self.spec)
         if self.result.verdict is Verdict.INCONCLUSIVE:
-            pytest.fail(f"experiment {self.spec.name} is inconclusive: "
-                        f"{'; '.join(self.result.infrastructure_errors)}", pytrace=False)
+            pytest.fail(f"experiment {self.spec.name} is inconclusive: {_why_inconclusive(self.result)}",
+                        pytrace=False)
 
     def runtest(self) -> None:
         threshold = next(t for t in self.spec.with_defaults().thresholds if t.kpi == self.threshold_kpi)
         failed = self.result.evaluate([threshold])
-        if self.result.value_of(threshold.kpi) is None:
-            pytest.fail(f"{threshold.kpi} was not measured", pytrace=False)
+        if failed and failed[0].category == NOT_MEASURED:
+            pytest.fail(failed[0].detail, pytrace=False)
         if failed:
             raise ExpectationFailed(f"{failed[0].check} failed: {failed[0].detail}")
 

@@ -8,9 +8,10 @@ from phoenix_harness.analysis.kpis import (
     bootstrap_ratio_ci,
     compute_result,
 )
-from phoenix_harness.analysis.verdict import Verdict, decide, overall_verdict
+from phoenix_harness.analysis.verdict import NOT_MEASURED, Verdict, decide, overall_verdict
 
 __all__ = [
+    "NOT_MEASURED",
     "ExperimentResult",
     "FailedCheck",
     "KpiValue",

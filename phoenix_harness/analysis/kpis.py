@@ -16,7 +16,7 @@ from phoenix_harness.analysis.stats import (
     pair_by_collection,
     reduction_estimate,
 )
-from phoenix_harness.analysis.verdict import Verdict, decide
+from phoenix_harness.analysis.verdict import NOT_MEASURED, Verdict, decide
 from phoenix_harness.loadsim import GroundTruth
 from phoenix_harness.measure import VariantMeasurement
 from phoenix_harness.spec import ExperimentSpec, Threshold
@@ -178,11 +178,17 @@ class ExperimentResult:
     def judge(self, thresholds: Sequence[Threshold]) -> tuple[list[FailedCheck], list[FailedCheck],
                                                               list[dict[str, Any]]]:
         """(failed, undecided, decisions) under :data:`DECISION_RULE`."""
-        failed, undecided, decisions = [], [], []
+        failed: list[FailedCheck] = []
+        undecided: list[FailedCheck] = []
+        decisions: list[dict[str, Any]] = []
         for t in thresholds:
             measured = self.value_of(t.kpi)
-            if measured is None:
-                continue  # not measured: reported as an infrastructure problem, not a KPI failure
+            if measured is None:  # n/a is never a pass: the verdict becomes inconclusive (see decide)
+                why = self.why_not_measured(t.kpi)
+                failed.append(FailedCheck(t.describe(), None, why, NOT_MEASURED))
+                decisions.append({"check": t.describe(), "kpi": t.kpi, "threshold": t.text, "measured": None,
+                                  "interval": None, "deterministic": False, "decision": "n/a", "detail": why})
+                continue
             kv = self.kpis.get(t.kpi)
             interval = kv.interval if kv else None
             if kv is not None and kv.needs_interval and not kv.deterministic and interval is None:
@@ -199,6 +205,23 @@ class ExperimentResult:
             elif decision == "inconclusive":
                 undecided.append(FailedCheck(t.describe(), measured, detail, NEEDS_LONGER))
         return failed, undecided, decisions
+
+    def why_not_measured(self, kpi: str) -> str:
+        """Why ``kpi`` is n/a, in words a user can act on."""
+        name = kpi.split(".", 1)[-1]
+        reasons = {
+            "cost_reduction": "the baseline exported no datapoints in the window",
+            "cardinality_reduction": "the baseline exported no series in the window",
+            "critical_retention": "the baseline reported none of the load's critical processes",
+            "critical_fidelity": "no critical process had a value in both variants",
+            "cpu_cores": "no self-telemetry from that collector",
+            "memory_rss_bytes": "no self-telemetry from that collector",
+            "estimated_monthly_cost": "no cost model is configured (PHOENIX_COST_MODEL)",
+        }
+        why = reasons.get(name, "no data for it")
+        if self.infrastructure_errors:
+            why += "; " + "; ".join(self.infrastructure_errors[:3])
+        return f"{kpi} = n/a: not measured ({why})"
 
     def explain(self, kpi: str, threshold: Threshold | None = None, decision: str | None = None) -> str:
         kv = self.kpis.get(kpi)

@@ -17,10 +17,18 @@ class Verdict(StrEnum):
         return {Verdict.PROMOTE: 0, Verdict.REJECT: 1, Verdict.INCONCLUSIVE: 3}[self]
 
 
+NOT_MEASURED = "not measured"
+"""Category of a failed check whose KPI is n/a: it makes the experiment inconclusive, never a pass and
+never a reject (DESIGN.md section 5)."""
+
+
 def decide(*, infrastructure_errors: Iterable[str], failed_checks: Iterable[object]) -> Verdict:
+    checks = list(failed_checks)
     if list(infrastructure_errors):
         return Verdict.INCONCLUSIVE
-    if list(failed_checks):
+    if any(getattr(c, "category", None) == NOT_MEASURED for c in checks):
+        return Verdict.INCONCLUSIVE
+    if checks:
         return Verdict.REJECT
     return Verdict.PROMOTE
 

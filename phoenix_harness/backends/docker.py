@@ -148,10 +148,7 @@ class DockerBackend(Backend):
                                       fix="start one ('make docker-engine-up' starts the project's own, or set "
                                           "DOCKER_HOST), or use --phoenix-backend local")
         if self.options.options.get("driver", "processes") == "processes":
-            # the same host-wide claim as the local backend: the load is real processes of this host
-            self.claim.acquire(force=bool(self.options.options.get("force")),
-                               timeout_s=float(os.environ.get("PHOENIX_LOCK_TIMEOUT_S", "1800")))
-            self._claimed = True
+            self._claim()
         try:
             self._client = docker.from_env(**self._client_kw(), timeout=120)
             for note in reap_labelled(self._client):
@@ -234,12 +231,20 @@ class DockerBackend(Backend):
             time.sleep(0.2)
         return deployed
 
+    def _claim(self) -> None:
+        """The same host-wide claim as the local backend: the load is real processes of this host."""
+        if not self._claimed:
+            self.claim.acquire(force=bool(self.options.options.get("force")),
+                               timeout_s=float(os.environ.get("PHOENIX_LOCK_TIMEOUT_S", "1800")))
+            self._claimed = True
+
     def start_load(self, profile: Any, driver: str, *, hosts: int = 1, interval_s: float = 2.0) -> LoadHandle:
         load: ProcessesDriver | OtlpFleetDriver
         if driver == "otlp":
             targets = {v: f"http://127.0.0.1:{port}" for v, port in self.otlp_ports.items()}
             load = OtlpFleetDriver(profile, targets, hosts=hosts, interval_s=interval_s)
         else:
+            self._claim()
             load = ProcessesDriver(profile, self.runner)
         self.load = DriverLoad(load)
         load.start()

@@ -6,6 +6,7 @@ import fcntl
 import os
 import re
 import shutil
+import signal
 import socket
 import time
 import urllib.error
@@ -31,6 +32,8 @@ from phoenix_harness.toolchain import cache_dir
 
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = float(os.environ.get("PHOENIX_READY_TIMEOUT_S", "30"))
+PORT_ATTEMPTS = 3  # a bind that fails because another program took the port is retried on fresh ports
+_BIND_FAILED = re.compile(r":(\d+): bind: address already in use")
 
 
 class HostClaim:
@@ -228,13 +231,63 @@ class LocalBackend(Backend):
             self.collectors[p.variant] = child
             health = f"http://{HOST}:{p.health_port}/" if p.health_port else None
             deployed.append(DeployedVariant(p.variant, p.name, path, health, child))
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        with ThreadPoolExecutor(max_workers=len(deployed) + 1) as pool:
-            futures = [pool.submit(self._wait_prometheus, deadline)]
-            futures += [pool.submit(self._wait_collector, d, deadline) for d in deployed]
-            for f in futures:
-                f.result()
+        for attempt in range(PORT_ATTEMPTS):
+            deadline = time.monotonic() + READY_TIMEOUT_S
+            try:
+                with ThreadPoolExecutor(max_workers=len(deployed) + 1) as pool:
+                    futures = [pool.submit(self._wait_prometheus, deadline)]
+                    futures += [pool.submit(self._wait_collector, d, deadline) for d in deployed]
+                    for f in futures:
+                        f.result()
+                return deployed
+            except InfrastructureError:
+                taken = self._taken_port()
+                if taken is None or attempt == PORT_ATTEMPTS - 1:
+                    raise
+                self._move_port(taken, deployed)
         return deployed
+
+    def _taken_port(self) -> int | None:
+        """The port a dead collector or Prometheus could not bind (another program took it), if that is why."""
+        dead = [c for c in (*self.collectors.values(), self.prometheus) if c is not None and not c.alive()]
+        for child in dead:
+            found = _BIND_FAILED.search(_last_error(child))
+            if found:
+                return int(found.group(1))
+        return None
+
+    def _move_port(self, taken: int, deployed: list[DeployedVariant]) -> None:
+        """A bind failed: give what wanted ``taken`` a fresh port and restart what uses it."""
+        fresh = free_port()
+        self.options.say(f"port {taken} was taken by another program; retrying on fresh port {fresh}")
+        pattern = re.compile(rf"(?<=\b{re.escape(HOST)}:){taken}\b|(?<=\bport: ){taken}\b")
+        if taken == self.prom_port:
+            self.prom_port = fresh
+            if self.prometheus is not None:
+                self.runner.stop_many([self.prometheus])
+            self._start_prometheus()
+        for variant, port in list(self.telemetry_ports.items()):
+            if port == taken:
+                self.telemetry_ports[variant] = fresh
+                if self.prometheus is not None and self.prometheus.alive():
+                    self._write_prometheus_config()
+                    os.kill(self.prometheus.pid, signal.SIGHUP)  # Prometheus reloads its scrape config
+        for variant, port in list(self.otlp_http_ports.items()):
+            if port == taken:
+                self.otlp_http_ports[variant] = fresh
+        for d in deployed:
+            text = d.config_path.read_text()
+            if not pattern.search(text) and d.handle.alive():
+                continue
+            d.config_path.write_text(pattern.sub(str(fresh), text))
+            self.runner.stop_many([d.handle])
+            child = self.runner.start(f"collector:{d.variant}", [str(self.options.collector),
+                                                                 f"--config={d.config_path}"],
+                                      log_name=f"{d.variant}.otelcol.log")
+            self.collectors[d.variant] = child
+            d.handle = child
+            if d.health_url is not None:
+                d.health_url = pattern.sub(str(fresh), d.health_url)
 
     def _wait_collector(self, d: DeployedVariant, deadline: float) -> None:
         child: Child = d.handle
@@ -303,9 +356,11 @@ class LocalBackend(Backend):
         self.close_once(self._teardown)
 
     def _teardown(self) -> None:
-        self.runner.stop_all()
-        self.claim.release()
-        shutil.rmtree(self.options.run_dir, ignore_errors=True)
+        try:
+            self.runner.stop_all()
+        finally:  # the host claim is released even when stopping failed
+            self.claim.release()
+            shutil.rmtree(self.options.run_dir, ignore_errors=True)
 
     def versions(self) -> dict[str, str]:
         return {"backend": self.id}

@@ -74,7 +74,7 @@ def _kept(strategy: str, names: list[str], params: Mapping[str, Any]) -> tuple[i
     if strategy == "adaptive":
         cap = int(params.get("max_series", 0)) or len(names)
         return len(critical), min(len(names), max(len(critical), cap))
-    raise PhoenixError("E213", f"no allowance rule for strategy '{strategy}'",
+    raise PhoenixError("E214", f"no allowance rule for strategy '{strategy}'",
                        fix="use one of the strategies baseline, filter, aggregate, rank, adaptive in catalog.yaml")
 
 
@@ -92,7 +92,7 @@ def allowed_reduction(entry: PipelineEntry, profile: LoadProfile,
         fewest, most = _kept(entry.strategy, names, params)
         ratios += [1.0 - most / len(names), 1.0 - fewest / len(names)]
     if not ratios:
-        raise PhoenixError("E213", f"profile '{profile.name}' has no processes", where=profile.source,
+        raise PhoenixError("E214", f"profile '{profile.name}' has no processes", where=profile.source,
                            fix="give the profile at least one process group")
     critical = sum(1 for n in steady if _matches(params.get("critical_pattern"), n))
     fewest, most = _kept(entry.strategy, steady, params)

@@ -64,6 +64,7 @@ class ProcessesDriver:
         self._started = time.monotonic()
         self._pending: list[ProcessGroup] = []
         self.refused_to_stop: list[str] = []  # "name (pid N)" of processes that ignored SIGTERM at teardown
+        self._terminated = False
 
     def _spawn(self, name: str, group: ProcessGroup) -> None:
         argv = [name, name, str(os.getpid()), group.cpu_pattern, f"{group.cpu_cores:g}", group.memory_pattern,
@@ -90,6 +91,14 @@ class ProcessesDriver:
             self._thread.start()
 
     def _churn_loop(self) -> None:
+        # Linux delivers the parent-death signal (SIGKILL) when the *thread* that forked a child exits, so
+        # this thread terminates the load itself (SIGTERM first) before it ends: see stop().
+        try:
+            self._churn()
+        finally:
+            self._terminate()
+
+    def _churn(self) -> None:
         tick = 0.25
         while not self._stop.wait(tick):
             with self._lock:
@@ -119,9 +128,16 @@ class ProcessesDriver:
     def stop(self) -> None:
         self._stop.set()
         if self._thread:
-            self._thread.join(timeout=5)
+            # The churn thread stops the processes it spawned (and the others) before it exits.
+            self._thread.join(timeout=60)
+        self._terminate()  # no churn thread, or it did not finish: stop them from here
+
+    def _terminate(self) -> None:
         now = time.time()
         with self._lock:
+            if self._terminated:
+                return
+            self._terminated = True
             children = [c for c, _, _ in self._live.values()]
             escalated = self.runner.stop_many(children, timeout=2.0)
             self.refused_to_stop = [f"{c.role.removeprefix('load:')} (pid {c.pid})" for c in escalated]

@@ -4,6 +4,12 @@ Driven by environment variables so each test chooses its fault:
   FAULT_PAUSE=Event:phase       sleep 30 s when that event is emitted (so a signal lands in that phase)
   FAULT_KILL=role@phase         SIGKILL the collector of 'baseline'/'candidate' or 'prometheus' in that phase
   FAULT_TAKE_PORT=1             bind the candidate's health port before the collector starts
+  FAULT_RAISE=Event:phase       raise RuntimeError from this hook when that event is emitted (a plugin bug)
+  FAULT_BACKEND=method          the local backend's 'deploy' or 'check' raises RuntimeError; 'load-stop':
+                                the load stops, then its stop() raises (a fault inside the teardown)
+  FAULT_EXIT=Event:phase        the pytest process dies on the spot (os._exit) at that moment
+  FAULT_ONLY=name               apply FAULT_RAISE / FAULT_EXIT to that experiment only
+  FAULT_STARTS=path             append each started experiment's name to that file
 It prints 'FAULT-READY <phase>' when the chosen moment is reached.
 """
 
@@ -16,7 +22,7 @@ import time
 
 import psutil
 
-from phoenix_harness.events import ArtifactProduced, PhaseFinished, PhaseStarted, Progress
+from phoenix_harness.events import ArtifactProduced, ExperimentStarted, PhaseFinished, PhaseStarted, Progress
 from phoenix_harness.hookspecs import hookimpl
 from phoenix_harness.pytest_plugin import add_phoenix_plugin
 
@@ -44,6 +50,20 @@ class Faults:
 
     @hookimpl
     def phoenix_event(self, event) -> None:
+        starts = os.environ.get("FAULT_STARTS")
+        if starts and isinstance(event, ExperimentStarted):
+            with open(starts, "a") as fh:
+                fh.write(event.experiment + "\n")
+        only = os.environ.get("FAULT_ONLY")
+        if not only or event.experiment == only:
+            for var in ("FAULT_RAISE", "FAULT_EXIT"):
+                want = os.environ.get(var, "")
+                if want and type(event).__name__ == want.split(":")[0] and \
+                        getattr(event, "phase", None) == want.split(":")[1]:
+                    _say(f"{var} {want}")
+                    if var == "FAULT_EXIT":
+                        os._exit(1)
+                    raise RuntimeError(f"injected fault at {want}")
         pause = os.environ.get("FAULT_PAUSE", "")
         if pause:
             kind, phase = pause.split(":")
@@ -70,5 +90,31 @@ class Faults:
             pass
 
 
+def _break_backend(method: str) -> None:
+    from phoenix_harness.backends.base import DriverLoad
+    from phoenix_harness.backends.local import LocalBackend
+
+    original_method = getattr(LocalBackend, method, None)
+
+    def boom(self, *args, **kwargs):
+        only = os.environ.get("FAULT_ONLY")
+        if only and self.options.options.get("experiment") != only:
+            return original_method(self, *args, **kwargs)
+        raise RuntimeError(f"injected fault in LocalBackend.{method}")
+
+    if method == "load-stop":
+        original = DriverLoad.stop
+
+        def stop_then_raise(self) -> None:
+            original(self)
+            raise RuntimeError("injected fault after the load stopped")
+
+        DriverLoad.stop = stop_then_raise
+    else:
+        setattr(LocalBackend, method, boom)
+
+
 def pytest_configure(config) -> None:
+    if os.environ.get("FAULT_BACKEND"):
+        _break_backend(os.environ["FAULT_BACKEND"])
     add_phoenix_plugin(config, Faults())

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from phoenix_harness.reporting.html import generate_report, open_report_check
-from tests.conftest import REPO, harness_processes
+from tests.conftest import INTERRUPTIBLE, REPO, harness_processes
 
 pytestmark = pytest.mark.e2e
 
@@ -165,6 +165,7 @@ def test_interrupt_leaves_nothing_running(tmp_path: Path, sig: signal.Signals) -
             [sys.executable, "-m", "pytest", str(exp), "-s", "-p", "no:cacheprovider", f"--rootdir={exp}",
              f"--phoenix-root={REPO}", f"--phoenix-reports={reports}"],
             stdout=out, stderr=subprocess.STDOUT, cwd=exp, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            **INTERRUPTIBLE,
         )
         deadline = time.monotonic() + 120
         while "load ..." not in log.read_text() and time.monotonic() < deadline and proc.poll() is None:

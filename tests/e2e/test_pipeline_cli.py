@@ -57,6 +57,23 @@ def test_validate_warns_about_missing_memory_limiter_and_dropped_critical(repo_c
         fh.write("  process-narrow-v1:\n    file: pipelines/process-narrow-v1.yaml\n    parameters:\n"
                  "      critical_pattern: '^postgres-[0-9]+$'\n      high_pattern: '^$'\n")
     out = phoenix(repo_copy, "pipeline", "validate", "process-narrow-v1")
-    assert out.returncode == 0  # warnings, not errors
+    assert out.returncode == 1  # dropping a critical process fails, unless the user says it is intended
     assert "no memory_limiter" in out.stdout
-    assert "would drop" in out.stdout and "etcd" in out.stdout
+    assert "error[E213] process-narrow-v1: would drop" in out.stdout and "etcd" in out.stdout
+    assert "ok: process-narrow-v1" not in out.stdout
+    intended = phoenix(repo_copy, "pipeline", "validate", "process-narrow-v1", "--allow-critical-drop")
+    assert intended.returncode == 0, intended.stdout
+    assert "warning: process-narrow-v1: would drop" in intended.stdout and "etcd" in intended.stdout
+
+
+def test_validate_path_runs_the_same_critical_drop_probe(tmp_path: Path) -> None:
+    text = (REPO / "otel-configs/pipelines/process-priority-filter-v1.yaml").read_text()
+    narrow = tmp_path / "narrow.yaml"
+    narrow.write_text(text.replace("${env:PHOENIX_CRITICAL_PATTERN}", "^postgres-[0-9]+$")
+                      .replace("${env:PHOENIX_HIGH_PATTERN}", "^$"))
+    out = phoenix(REPO, "pipeline", "validate", str(narrow))
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert f"error[E213] {narrow}: would drop" in out.stdout and "kubelet" in out.stdout
+    keeps_all = tmp_path / "keeps-all.yaml"
+    keeps_all.write_text((REPO / "otel-configs/pipelines/process-baseline-v1.yaml").read_text())
+    assert phoenix(REPO, "pipeline", "validate", str(keeps_all)).returncode == 0

@@ -476,11 +476,20 @@ def test_cost_model_estimates_monthly_cost() -> None:
     assert result.failed_checks[0].category == "cost target missed"
 
 
-def test_unmeasured_threshold_is_skipped() -> None:
+def test_unmeasured_threshold_is_inconclusive_and_named() -> None:
     base, cand = good_pair()
-    result = run(spec(candidate__estimated_monthly_cost="< 1"), base, cand)  # no cost model
-    assert result.failed_checks == []
-    assert result.verdict is Verdict.PROMOTE
+    result = run(spec(candidate__estimated_monthly_cost="< 1"), base, cand)  # no cost model: n/a
+    assert result.verdict is Verdict.INCONCLUSIVE  # never a pass, never a reject
+    (check,) = result.failed_checks
+    assert check.category == "not measured" and check.measured is None
+    assert "candidate.estimated_monthly_cost = n/a" in check.detail and "no cost model" in check.detail
+
+
+def test_unmeasured_threshold_next_to_a_failed_one_is_still_inconclusive() -> None:
+    base, cand = good_pair()
+    result = run(spec(candidate__estimated_monthly_cost="< 1", cost_reduction=">= 99%"), base, cand)
+    assert {c.category for c in result.failed_checks} == {"not measured", "cost target missed"}
+    assert result.verdict is Verdict.INCONCLUSIVE
 
 
 def test_repr_explains_the_run() -> None:

@@ -211,3 +211,14 @@ def test_pipeline_show_user_errors(args: tuple[str, ...], code: str) -> None:
     assert result.exit_code == 2
     assert f"error[{code}]" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_gate_names_every_expected_experiment_without_an_entry(tmp_path: Path) -> None:
+    reports = promotion(tmp_path, "promote", experiment("a", "promote"))
+    data = json.loads((reports / "promotion.json").read_text())
+    data["expected_experiments"] = ["a", "b", "c"]
+    (reports / "promotion.json").write_text(json.dumps(data))
+    result = phoenix("gate", str(reports))
+    assert result.exit_code == 3, result.output
+    assert "MISSING       b:" in result.stdout and "MISSING       c:" in result.stdout
+    assert "overall: inconclusive" in result.stdout

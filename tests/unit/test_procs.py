@@ -218,3 +218,17 @@ def test_reap_orphans_tolerates_junk(tmp_path: Path) -> None:
     (tmp_path / "runs" / "empty").mkdir()
     assert reap_orphans(tmp_path / "runs") == []
     assert (tmp_path / "runs" / "broken").exists()
+
+
+def test_free_port_never_falls_into_the_ephemeral_range_nor_repeats(monkeypatch: pytest.MonkeyPatch) -> None:
+    from phoenix_harness import procs
+    from phoenix_harness.errors import InfrastructureError
+
+    lo = procs._ephemeral_range()[0]
+    few = {procs.PORT_FLOOR + 7, procs.PORT_FLOOR + 1234, lo - 3}  # the only "free" ports on this host
+    monkeypatch.setattr(procs, "_handed_out", set())
+    monkeypatch.setattr(procs, "port_is_free", lambda port, host="127.0.0.1": port in few)
+    got = [free_port() for _ in range(len(few))]
+    assert sorted(got) == sorted(few)  # each once, all below the ephemeral range
+    with pytest.raises(InfrastructureError, match="E402"):
+        free_port()
