@@ -103,6 +103,7 @@ def evaluate(expect: Sequence[Expectation], sent: Sent, output: Sequence[Receive
             scope.lines += [f"unexpected resource for host {h or '(no host.name)'}: "
                             f"{_attrs(by_host[h][0].attributes)}" for h in stray]
             scopes.append(scope)
+    declared = any(e.groups is not None for e in expect)  # then blocks without groups leave groups alone
     for e in expect:
         for c in range(len(sent.times)):
             if e.collection is not None and e.collection != c + 1:
@@ -111,13 +112,13 @@ def evaluate(expect: Sequence[Expectation], sent: Sent, output: Sequence[Receive
                 if e.host is not None and e.host != host:
                     continue
                 scope = Scope(c + 1, host, e.line)
-                checked += _check(e, sent.by[c][host], per_collection[c].get(host, []), parameters, scope)
+                checked += _check(e, sent.by[c][host], per_collection[c].get(host, []), parameters, scope, declared)
                 scopes.append(scope)
     return Outcome(scopes, checked)
 
 
 def _check(e: Expectation, sent: list[SentProcess], out: list[ReceivedResource], parameters: Mapping[str, float],
-           scope: Scope) -> int:
+           scope: Scope, groups_declared: bool) -> int:
     procs = {_name(r): r for r in out if "process.pid" in r.attributes}
     groups = [r for r in out if "process.pid" not in r.attributes]
     names = {s.spec.name for s in sent}
@@ -147,6 +148,10 @@ def _check(e: Expectation, sent: list[SentProcess], out: list[ReceivedResource],
             if got is None:
                 scope.lines.append(f"{why}: {s.spec.name} lost (every series missing)")
                 continue
+            for key in sorted(set(s.resource.attributes) | set(got.attributes)):
+                if key != "host.name" and s.resource.attributes.get(key) != got.attributes.get(key):
+                    scope.lines.append(f"{why}: {s.spec.name} attribute {key}: expected "
+                                       f"{s.resource.attributes.get(key)!r}, got {got.attributes.get(key)!r}")
             want, have = _series(s.resource), _series(got)
             missing = sorted(k for k in want if k not in have)
             changed = sorted(k for k in want if k in have and not math.isclose(want[k], have[k], rel_tol=1e-9))
@@ -174,7 +179,7 @@ def _check(e: Expectation, sent: list[SentProcess], out: list[ReceivedResource],
                 unmatched.remove(r)
         if e.nothing_else:
             scope.lines += [f"groups: unexpected resource {_attrs(r.attributes)}" for r in unmatched]
-    elif e.nothing_else and groups:
+    elif e.nothing_else and groups and not groups_declared:
         checked += 1
         scope.lines += [f"unexpected resource {_attrs(r.attributes)} (not a process; list it under groups)"
                         for r in groups]

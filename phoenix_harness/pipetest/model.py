@@ -118,7 +118,10 @@ class Expectation:
             out["keeps"] = keeps[0] if len(keeps) == 1 else keeps
         if self.count is not None:
             op, expr = self.count
-            out["processes_per_host"] = f"{op} {expr}"
+            if op == "<=":
+                out["at_most"] = expr
+            else:
+                out["processes_per_host"] = expr if op == "==" else f"{op} {expr}"
         if self.groups is not None:
             out["groups"] = [dict(g) for g in self.groups]
         if not self.nothing_else:
