@@ -57,6 +57,7 @@ class CaseResult:
     examples: int = 0
     minimal_case: str = ""
     checks: int = 0
+    exit_code: int = 0  # for an error: 2 a user mistake (config rejected, ...), 3 could not run
 
     def report(self) -> str:
         """What a reader acts on: the diff (or the error) and the processors the input went through."""
@@ -348,9 +349,9 @@ class PipelineTestRunner:
                 if outcome.failed:
                     result.message = "output differs from the expectation"
         except PhoenixError as exc:
-            result.status, result.message = "error", exc.one_line()
+            result.status, result.message, result.exit_code = "error", exc.one_line(), exc.exit_code
         except Exception as exc:  # noqa: BLE001 - an internal error keeps its traceback in the result
-            result.status = "error"
+            result.status, result.exit_code = "error", 3
             result.message = f"internal error: {exc.__class__.__name__}: {exc}"
             result.diff = traceback.format_exc()
         result.duration_s = time.monotonic() - started
