@@ -435,6 +435,10 @@ def load_file(path: Path, *, parameters_of: Any = None) -> list[Case]:
             raise PhoenixError("E140", f"two cases are named '{name}'", where=here,
                                fix=f"rename one (the other is at line {seen[name]})")
         seen[name] = at.line("cases", i)
+        if ("input" in raw) == ("for_all" in raw):
+            raise PhoenixError("E141", f"case '{name}' needs either 'input' or 'for_all'"
+                               + (" (not both)" if "input" in raw else ""), where=here,
+                               fix="give an input (processes, hosts or population), or a for_all property")
         pipeline_raw = raw.get("pipeline", data.get("pipeline"))
         if not pipeline_raw:
             raise PhoenixError("E141", f"case '{name}' names no pipeline", where=here,
@@ -443,7 +447,9 @@ def load_file(path: Path, *, parameters_of: Any = None) -> list[Case]:
         params = {**(data.get("parameters") or {}), **(raw.get("parameters") or {})}
         target = PipelineTarget(pname, ppath, params)
         pwhere = at.where("cases", i, "pipeline") if "pipeline" in raw else at.where("pipeline")
-        numeric = parameters_of(target, pwhere) if parameters_of is not None else {}
+        params_where = at.where("cases", i, "parameters") if "parameters" in raw else \
+            at.where("parameters") if "parameters" in data else pwhere
+        numeric = parameters_of(target, pwhere, params_where) if parameters_of is not None else {}
         names = ["critical", *sorted(numeric)]
         case_input, population, for_all = None, None, None
         collections: int | None = None

@@ -287,17 +287,18 @@ class PipelineTestRunner:
     def _has_catalog(self) -> bool:
         return self.catalog.metadata_path.is_file()
 
-    def parameters_of(self, target: Any, where: str) -> dict[str, float]:
-        """Numeric parameter values (defaults + overrides); unknown pipeline or parameter: error at ``where``."""
+    def parameters_of(self, target: Any, where: str, params_where: str | None = None) -> dict[str, float]:
+        """Numeric parameter values (defaults + overrides); an unknown pipeline is an error at ``where``,
+        an unknown parameter at ``params_where``."""
         try:
             entry = self.entry_for(target)
-            for key in target.parameters:
-                if key not in entry.parameters:
-                    raise PhoenixError("E206", f"pipeline '{entry.name}' has no parameter '{key}'"
-                                       f"{did_you_mean(key, entry.parameters)}", where=where,
-                                       fix=f"use one of: {', '.join(entry.parameters) or '(none)'}")
         except PhoenixError as exc:
             raise PhoenixError(exc.code, exc.message, where=where, fix=exc.fix) from None
+        for key in target.parameters:
+            if key not in entry.parameters:
+                raise PhoenixError("E206", f"pipeline '{entry.name}' has no parameter '{key}'"
+                                   f"{did_you_mean(key, entry.parameters)}", where=params_where or where,
+                                   fix=f"use one of: {', '.join(entry.parameters) or '(none)'}")
         values = {name: target.parameters.get(name, spec.default) for name, spec in entry.parameters.items()}
         return {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
