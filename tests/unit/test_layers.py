@@ -12,7 +12,7 @@ LAYER = {
     "spec": 1, "catalog": 2, "toolchain": 3, "backends": 4, "kube": 4, "cli_kube": 9, "cli_common": 9,
     "loadsim": 4.5, "measure": 4.6,
     "analysis": 7, "events": 8.1, "reporting": 8.2, "engine": 8.3, "plugin_manager": 8.3, "probe": 8.3,
-    "experiments": 8.3, "loadsim_service": 9,
+    "experiments": 8.3, "pipetest": 8.3, "pytest_pipetest": 9, "loadsim_service": 9,
     "options": 9, "pytest_plugin": 9, "cli": 9, "strategies": 9,
 }
 # Documented exceptions (ARCHITECTURE.md): backends run load drivers and share the scrape job name.
