@@ -265,7 +265,7 @@ def _processes(raw: Sequence[Any], collections: int, at: _Lines, path: tuple[Any
                 owner=str(entry.get("owner", "root")),
                 command=str(entry.get("command", "")),
                 age_s=parse_duration(entry["age"], where=here) if "age" in entry else DEFAULT_AGE_S,
-                critical=entry.get("critical"),
+                critical=None if entry.get("critical") is None else bool(entry["critical"]),
             ))
     return tuple(out)
 
@@ -350,7 +350,7 @@ def evaluate_expression(expr: str, env: Mapping[str, float]) -> float:
     def ev(node: ast.AST) -> float:
         if isinstance(node, ast.Expression):
             return ev(node.body)
-        if isinstance(node, ast.Constant):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
             return float(node.value)
         if isinstance(node, ast.Name):
             return float(env[node.id])

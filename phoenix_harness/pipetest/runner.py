@@ -15,6 +15,7 @@ import re
 import threading
 import time
 import traceback
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -160,10 +161,11 @@ class PipelineUnderTest:
                                    where=str(self.entry.config_path),
                                    fix=f"run 'phoenix pipeline validate {self.entry.name}'")
             try:
-                url = f"http://127.0.0.1:{health_port}/" if health_port else \
-                    f"http://127.0.0.1:{self.telemetry_port}/metrics"
-                with urllib.request.urlopen(url, timeout=1):
+                port = health_port or self.telemetry_port
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1):
                     return
+            except urllib.error.HTTPError:
+                return  # it answers: up
             except OSError:
                 if time.monotonic() > deadline:
                     raise InfrastructureError("E152", "the collector never became healthy", where=str(config),

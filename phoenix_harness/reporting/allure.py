@@ -165,8 +165,10 @@ def write_pipeline_results(results_dir: Path, cases: list[dict[str, Any]], confi
             "name": case["name"], "fullName": f"{case['file']}::{case['name']}", "status": status[case["status"]],
             "statusDetails": {"message": case.get("message", ""), "trace": case.get("diff", "")},
             "stage": "finished", "start": stop - int(case.get("duration_s", 0) * 1000), "stop": stop,
-            "labels": [{"name": "feature", "value": PIPELINE_TESTS_FEATURE}, {"name": "epic", "value": case["pipeline"]},
-                       {"name": "story", "value": Path(case["file"]).name}, {"name": "framework", "value": "phoenix"}],
+            "labels": [{"name": "feature", "value": PIPELINE_TESTS_FEATURE},
+                       {"name": "epic", "value": case["pipeline"]},
+                       {"name": "story", "value": Path(case["file"]).name},
+                       {"name": "framework", "value": "phoenix"}],
             "parameters": [{"name": k, "value": str(v)} for k, v in case.get("parameters", {}).items()],
             "attachments": attachments,
         }

@@ -11,7 +11,7 @@ from phoenix_harness.errors import PhoenixError
 from phoenix_harness.measure.otlp_sink import ReceivedResource
 from phoenix_harness.pipetest.checks import evaluate
 from phoenix_harness.pipetest.inputs import encode, generate
-from phoenix_harness.pipetest.model import Population, evaluate_expression, find_files, load_file
+from phoenix_harness.pipetest.model import Population, evaluate_expression, find_files
 from phoenix_harness.pipetest.runner import PipelineTestRunner
 from tests.conftest import REPO
 
