@@ -7,6 +7,7 @@ collectors stop and ``reports/pipeline-tests.json`` is written.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -39,7 +40,8 @@ class _State:
         try:
             if self.results:
                 write_report(self.reports_dir / FILENAME, list(self.results.values()),
-                             wall_time_s=time.monotonic() - self.started)
+                             wall_time_s=time.monotonic() - self.started,
+                             run_id=os.environ.get("PYTEST_XDIST_TESTRUNUID") or None)
         finally:
             self.runner.close()
             shutil.rmtree(self.work_dir, ignore_errors=True)

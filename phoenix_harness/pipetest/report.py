@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
@@ -16,15 +17,36 @@ SCHEMA_VERSION = 1
 FILENAME = "pipeline-tests.json"
 
 
-def write_report(path: Path, results: Sequence[Any], *, wall_time_s: float | None = None) -> Path:
-    """Write atomically; ``results`` are :class:`CaseResult` objects (or their ``as_dict()``)."""
+def write_report(path: Path, results: Sequence[Any], *, wall_time_s: float | None = None,
+                 run_id: str | None = None) -> Path:
+    """Write atomically; ``results`` are :class:`CaseResult` objects (or their ``as_dict()``).
+
+    With a ``run_id`` (pytest-xdist workers of one run share one), cases already in the file from the same
+    run are kept, under a file lock, so the workers' results add up.
+    """
     cases = [r if isinstance(r, dict) else r.as_dict() for r in results]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if run_id:
+        with (path.parent / ".pipeline-tests.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                old = json.loads(path.read_text())
+            except (OSError, ValueError):
+                old = {}
+            if isinstance(old, dict) and old.get("run_id") == run_id and isinstance(old.get("cases"), list):
+                mine = {c["id"] for c in cases}
+                cases = [c for c in old["cases"] if c.get("id") not in mine] + cases
+            return _write(path, cases, wall_time_s, run_id)
+    return _write(path, cases, wall_time_s, run_id)
+
+
+def _write(path: Path, cases: list[dict[str, Any]], wall_time_s: float | None, run_id: str | None) -> Path:
     summary = {s: sum(1 for c in cases if c["status"] == s) for s in ("passed", "failed", "error")}
-    data = {"schema_version": SCHEMA_VERSION, "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    generated = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    data = {"schema_version": SCHEMA_VERSION, "run_id": run_id, "generated_at": generated,
             "summary": {"cases": len(cases), **summary,
                         "wall_time_s": None if wall_time_s is None else round(wall_time_s, 3)},
             "cases": cases}
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".pipeline-tests.", suffix=".json")
     with os.fdopen(fd, "w") as fh:
         json.dump(data, fh, indent=2, default=str)

@@ -114,3 +114,19 @@ def test_the_diff_names_expected_and_actual_per_host_and_collection(tmp_path: Pa
     assert "- a  (expected, not kept)" in diff and "+ c  (kept, not expected)" in diff and "= b" in diff
     good = [ReceivedResource(s.resource.attributes, s.resource.metrics, 0.0) for s in sent.by[0]["host-1"][:2]]
     assert not evaluate(case.expect, sent, good, "tok", {}).failed
+
+
+def test_xdist_workers_of_one_run_add_up_in_the_report(tmp_path: Path) -> None:
+    from phoenix_harness.pipetest.report import read_report, write_report
+
+    def case(name: str, status: str) -> dict[str, object]:
+        return {"id": f"f::{name}", "name": name, "status": status}
+
+    path = tmp_path / "pipeline-tests.json"
+    write_report(path, [case("a", "passed")], run_id="run1")
+    write_report(path, [case("b", "failed")], run_id="run1")
+    data = read_report(tmp_path)
+    assert [c["name"] for c in data["cases"]] == ["a", "b"]
+    assert data["summary"] == {"cases": 2, "passed": 1, "failed": 1, "error": 0, "wall_time_s": None}
+    write_report(path, [case("c", "passed")], run_id="run2")  # a new run starts over
+    assert [c["name"] for c in read_report(path)["cases"]] == ["c"]
