@@ -205,6 +205,15 @@ def _check_value(v: ValueCheck, sent: list[SentProcess], procs: Mapping[str, Rec
         scope.lines.append(f"value {label}: expected one resource, got {len(found)}")
         return
     actual = _total(found[0], v.metric, v.point)
+    seen: dict[tuple[tuple[str, str], ...], int] = {}
+    for p in found[0].metrics.get(v.metric, []):
+        if all(str(p.attributes.get(k)) == str(x) for k, x in v.point.items()):
+            key = tuple(sorted((k, str(x)) for k, x in p.attributes.items()))
+            seen[key] = seen.get(key, 0) + 1
+    for key, n in seen.items():
+        if n > 1:
+            scope.lines.append(f"value {label}: {n} points with attributes {_attrs(dict(key))}, expected one "
+                               "(a value is one point per attribute set)")
     if isinstance(v.equals, float):
         expected, how = v.equals, ""
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -130,3 +131,24 @@ def test_xdist_workers_of_one_run_add_up_in_the_report(tmp_path: Path) -> None:
     assert data["summary"] == {"cases": 2, "passed": 1, "failed": 1, "error": 0, "wall_time_s": None}
     write_report(path, [case("c", "passed")], run_id="run2")  # a new run starts over
     assert [c["name"] for c in read_report(path)["cases"]] == ["c"]
+
+
+def test_a_value_is_one_point_per_attribute_set_not_an_unsummed_group(tmp_path: Path) -> None:
+    path = tmp_path / "t.pipeline-test.yaml"
+    path.write_text("pipeline: process-aggregated-v1\ncases:\n  - name: a\n    input:\n"
+                    "      processes: [chrome-0, chrome-1]\n    expect:\n      kept: []\n"
+                    "      groups: [{process.class: browsers}]\n      values:\n"
+                    "        - {where: {process.class: browsers}, metric: process.memory.usage, "
+                    "equals: {sum_of: chrome-*}}\n")
+    (case,) = _runner(tmp_path).load(path)
+    assert case.input is not None
+    sent = encode(case.input, "tok", 1000.0, None)
+    members = [s.resource for s in sent.by[0]["host-1"]]
+    attrs = {"host.name": "host-1~tok", "process.class": "browsers"}
+    points = [p for r in members for p in r.metrics["process.memory.usage"]]
+    unsummed = ReceivedResource(attrs, {"process.memory.usage": points}, 0.0)  # grouped, never summed
+    outcome = evaluate(case.expect, sent, [unsummed], "tok", {})
+    assert "2 points with attributes {}, expected one" in outcome.diff()
+    summed = ReceivedResource(attrs, {"process.memory.usage": [
+        dataclasses.replace(points[0], value=points[0].value + points[1].value)]}, 0.0)
+    assert not evaluate(case.expect, sent, [summed], "tok", {}).failed
