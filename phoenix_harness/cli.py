@@ -27,6 +27,7 @@ from phoenix_harness.experiments import create_experiment, find_experiments, get
 from phoenix_harness.loadsim_service import list_states, start_background
 from phoenix_harness.loadsim_service import stop as stop_background
 from phoenix_harness.options import find_root, option
+from phoenix_harness.pipetest.report import read_report as read_pipeline_tests
 from phoenix_harness.probe import dropped_critical, probe_pipeline
 from phoenix_harness.procs import free_port
 from phoenix_harness.reporting import PromotionWriter, read_promotion
@@ -148,9 +149,11 @@ def toolchain_build(ctx: click.Context) -> None:
 
 @main.command()
 @click.argument("reports", required=False, type=click.Path(path_type=Path), default=None)
+@click.option("--require-pipeline-tests", is_flag=True,
+              help="also require REPORTS/pipeline-tests.json with every case passed (missing or errors: 3)")
 @click.pass_context
 @user_errors
-def gate(ctx: click.Context, reports: Path | None) -> None:
+def gate(ctx: click.Context, reports: Path | None, require_pipeline_tests: bool) -> None:
     """Exit 0 if every experiment in REPORTS/promotion.json is promoted, 1 if one was rejected,
     3 if one was inconclusive, or there were none, or an experiment the run collected has no entry.
     Prints why."""
@@ -174,7 +177,33 @@ def gate(ctx: click.Context, reports: Path | None) -> None:
     if missing:
         overall = Verdict.INCONCLUSIVE
     click.echo(f"overall: {overall.value}")
-    sys.exit(overall.exit_code)
+    code = overall.exit_code
+    if require_pipeline_tests:
+        code = _combine_exit(code, _pipeline_tests_gate(path if path.is_dir() else path.parent))
+    sys.exit(code)
+
+
+def _combine_exit(*codes: int) -> int:
+    """Inconclusive (3) wins, as in the experiments' overall verdict; then a failure (1); else 0."""
+    return 3 if 3 in codes else 1 if 1 in codes else 0
+
+
+def _pipeline_tests_gate(reports_dir: Path) -> int:
+    """0: every pipeline test case passed; 1: one failed; 3: none, missing or one could not run."""
+    try:
+        data = read_pipeline_tests(reports_dir)
+    except PhoenixError as exc:
+        click.echo(f"pipeline tests: inconclusive: {exc.one_line()}")
+        return 3
+    cases = data["cases"]
+    failed = [c for c in cases if c.get("status") == "failed"]
+    errors = [c for c in cases if c.get("status") not in ("passed", "failed")]
+    for c in [*failed, *errors]:
+        click.echo(f"pipeline test {str(c.get('status')).upper()}: {c.get('pipeline')}: {c.get('name')} "
+                   f"({c.get('file')}:{c.get('line')})")
+    code = 3 if errors or not cases else 1 if failed else 0
+    click.echo(f"pipeline tests: {len(cases) - len(failed) - len(errors)}/{len(cases)} passed")
+    return code
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -336,6 +365,50 @@ def pipeline_validate(ctx: click.Context, targets: tuple[str, ...], allow_critic
         else:
             click.echo(f"ok: {target}")
     sys.exit(1 if failed else 0)
+
+
+@pipeline.command("test")
+@click.argument("targets", nargs=-1, required=False)
+@click.option("--sequential", is_flag=True, help="one pipeline at a time (default: pipelines in parallel)")
+@click.pass_context
+@user_errors
+def pipeline_test(ctx: click.Context, targets: tuple[str, ...], sequential: bool) -> None:
+    """Run pipeline unit tests: otel-configs/tests/*.pipeline-test.yaml (all when none given), or those of
+    pipeline NAME, or FILEs. Exit 0 all passed, 1 a case failed (with its diff), 2 a file is malformed or
+    a pipeline cannot run, 3 the collector could not be run. Writes reports/pipeline-tests.json and
+    Allure results."""
+    from phoenix_harness.pipetest import PipelineTestRunner, find_files, write_report
+    from phoenix_harness.pipetest.report import FILENAME
+    from phoenix_harness.reporting.allure import write_pipeline_results
+
+    root = _root(ctx)
+    files = find_files(targets, root)
+    if not files:
+        raise PhoenixError("E140", "no pipeline test files found", where=str(root / "otel-configs" / "tests"),
+                           fix="write NAME.pipeline-test.yaml files there (see README 'Pipeline unit tests')")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="phoenix-pipeline-test-") as tmp:
+        with PipelineTestRunner(root, Path(tmp)) as runner:
+            cases = [case for f in files for case in runner.load(f)]  # every file checked before anything runs
+            results = runner.run_all(cases, parallel=not sequential)
+    wall = time.monotonic() - started
+    for r in results:
+        mark = {"passed": "ok", "failed": "FAILED", "error": "ERROR"}[r.status]
+        extra = f", {r.examples} examples" if r.examples else ""
+        click.echo(f"{mark:6} {r.case.pipeline.label()}: {r.case.name} ({r.duration_s:.2f}s{extra})")
+        if r.status != "passed":
+            click.echo("       " + r.report().replace("\n", "\n       "))
+    reports = _reports(ctx)
+    write_report(reports / FILENAME, results, wall_time_s=wall)
+    write_pipeline_results(reports / "allure-results", [r.as_dict() for r in results],
+                           {r.as_dict()["id"]: r.config for r in results})
+    counts = {s: sum(1 for r in results if r.status == s) for s in ("passed", "failed", "error")}
+    click.echo(f"{len(results)} cases: {counts['passed']} passed, {counts['failed']} failed, "
+               f"{counts['error']} errors in {wall:.1f}s ({reports / FILENAME})")
+    errors = [r for r in results if r.status == "error"]
+    if errors:
+        sys.exit(max(r.exit_code for r in errors))
+    sys.exit(1 if counts["failed"] else 0)
 
 
 def _validate_one(catalog: Catalog, collector: Any, target: str) -> tuple[list[str], list[str]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import platform
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -136,3 +137,56 @@ def write_environment(results_dir: Path, info: dict[str, Any]) -> None:
     (results_dir / "categories.json").write_text(json.dumps(CATEGORIES, indent=2))
     executor = {"name": "phoenix-harness", "type": "local", "buildName": info.get("run", "")}
     (results_dir / "executor.json").write_text(json.dumps(executor))
+
+
+# --- pipeline tests (a feature of their own) ------------------------------------------------------
+
+PIPELINE_TESTS_FEATURE = "pipeline tests"
+
+
+def annotate_pipeline_case(case: dict[str, Any], config: str) -> None:
+    """Labels and attachments for the pytest item of one pipeline test case (``CaseResult.as_dict()``)."""
+    allure.dynamic.feature(PIPELINE_TESTS_FEATURE)  # type: ignore[no-untyped-call]
+    allure.dynamic.epic(case["pipeline"])  # type: ignore[no-untyped-call]
+    allure.dynamic.story(Path(case["file"]).name)  # type: ignore[no-untyped-call]
+    for key, value in case.get("parameters", {}).items():
+        allure.dynamic.parameter(key, str(value))
+    if case.get("diff"):
+        allure.attach(case["diff"], name="diff", attachment_type=allure.attachment_type.TEXT)
+    if case.get("minimal_case"):
+        allure.attach(case["minimal_case"], name="minimal failing case", attachment_type=allure.attachment_type.YAML)
+    if config:
+        allure.attach(mask(config), name="rendered config", attachment_type=allure.attachment_type.YAML)
+
+
+def write_pipeline_results(results_dir: Path, cases: list[dict[str, Any]], configs: dict[str, str]) -> list[Path]:
+    """Allure result files for pipeline test cases run outside pytest (``phoenix pipeline test``)."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    status = {"passed": "passed", "failed": "failed", "error": "broken"}
+    for case in cases:
+        attachments = []
+        for name, text, mime, ext in (("diff", case.get("diff", ""), "text/plain", "txt"),
+                                      ("minimal failing case", case.get("minimal_case", ""), "text/yaml", "yaml"),
+                                      ("rendered config", mask(configs.get(case["id"], "")), "text/yaml", "yaml")):
+            if text:
+                source = f"{uuid.uuid4()}-attachment.{ext}"
+                (results_dir / source).write_text(text)
+                attachments.append({"name": name, "source": source, "type": mime})
+        stop = int(time.time() * 1000)
+        result = {
+            "uuid": str(uuid.uuid4()), "historyId": case["id"], "testCaseId": case["id"],
+            "name": case["name"], "fullName": f"{case['file']}::{case['name']}", "status": status[case["status"]],
+            "statusDetails": {"message": case.get("message", ""), "trace": case.get("diff", "")},
+            "stage": "finished", "start": stop - int(case.get("duration_s", 0) * 1000), "stop": stop,
+            "labels": [{"name": "feature", "value": PIPELINE_TESTS_FEATURE},
+                       {"name": "epic", "value": case["pipeline"]},
+                       {"name": "story", "value": Path(case["file"]).name},
+                       {"name": "framework", "value": "phoenix"}],
+            "parameters": [{"name": k, "value": str(v)} for k, v in case.get("parameters", {}).items()],
+            "attachments": attachments,
+        }
+        path = results_dir / f"{result['uuid']}-result.json"
+        path.write_text(json.dumps(result, indent=2))
+        written.append(path)
+    return written

@@ -16,7 +16,7 @@ MEASURE = CATALOG | {"measure"}
 ANALYSIS = SPEC | {"analysis", "loadsim", "measure"}
 BELOW_EVENTS = TOOLCHAIN | {"backends", "kube", "loadsim", "measure", "analysis"}
 EVENTS = BELOW_EVENTS | {"events"}
-ENGINE = EVENTS | {"engine", "plugin_manager", "probe", "experiments"}  # never reporting (8b)
+ENGINE = EVENTS | {"engine", "plugin_manager", "probe", "experiments", "pipetest"}  # never reporting (8b)
 FRONT_ENDS = None  # everything
 
 # Explicit allowed-import sets per top-level package/module, from ARCHITECTURE.md's table.
@@ -27,9 +27,9 @@ ALLOWED: dict[str, frozenset[str] | None] = {
     "backends": TOOLCHAIN | {"backends", "kube", "loadsim", "measure"}, "kube": TOOLCHAIN | {"kube"},
     "loadsim": LOADSIM, "measure": MEASURE, "analysis": ANALYSIS,
     "events": EVENTS, "reporting": EVENTS | {"reporting"},
-    "engine": ENGINE, "plugin_manager": ENGINE, "probe": ENGINE, "experiments": ENGINE,
-    **dict.fromkeys(("cli", "cli_kube", "cli_common", "options", "pytest_plugin", "loadsim_service",
-                     "strategies"), FRONT_ENDS),
+    "engine": ENGINE, "plugin_manager": ENGINE, "probe": ENGINE, "experiments": ENGINE, "pipetest": ENGINE,
+    **dict.fromkeys(("cli", "cli_kube", "cli_common", "options", "pytest_plugin", "pytest_pipetest",
+                     "loadsim_service", "strategies"), FRONT_ENDS),
 }
 ENGINE_FORBIDDEN = ("allure", "allure_commons", "kubernetes", "testcontainers", "docker")
 
