@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GO_COMPONENTS := $(wildcard otel-configs/components/*/go.mod)
 
 .PHONY: setup deps prometheus browser collector kube-cluster kube-node-deps docker-engine docker-engine-up \
-	docker-engine-down run test test-python test-go report lint clean
+	docker-engine-down run test test-python test-experiments test-go report lint clean
 
 setup: deps prometheus collector
 
@@ -71,10 +71,16 @@ run: setup
 	  $(BIN)/phoenix report || echo "HTML report skipped (see the error above); Allure results are in reports/allure-results"; \
 	  $(BIN)/phoenix gate reports || true; exit $$status
 
-test: setup test-go test-python
+test: setup test-go test-python test-experiments
 
 test-python: deps browser kube-cluster docker-engine
 	@$(BIN)/pytest tests
+
+# The shipped experiment suite, as written, into a reports folder of its own: every experiment must end with
+# the verdict its expectations (derived from each load's ground truth) promise, and the gate must open.
+test-experiments: setup
+	@d=$$(mktemp -d); PHOENIX_REPORTS_DIR=$$d $(BIN)/pytest experiments -p no:cacheprovider && \
+	  $(BIN)/phoenix gate $$d; status=$$?; rm -rf $$d; exit $$status
 
 test-go:
 	@for mod in $(GO_COMPONENTS); do \
