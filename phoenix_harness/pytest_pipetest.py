@@ -65,13 +65,17 @@ class PipelineTestFile(pytest.File):
         try:
             cases = _state(self.config).runner.load(self.path)
         except PhoenixError as exc:
-            yield InvalidPipelineTestItem.from_parent(self, name="invalid", error=exc)
+            yield InvalidFileItem.from_parent(self, name="invalid", error=exc)
             return
         for case in cases:
             yield PipelineCaseItem.from_parent(self, name=case.name, case=case)
 
 
-class InvalidPipelineTestItem(pytest.Item):
+class InvalidFileItem(pytest.Item):
+    """A file the plugin could not read: one failing item with the one-line error, never a traceback."""
+
+    kind = "invalid pipeline test file"
+
     def __init__(self, *, error: PhoenixError, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.error = error
@@ -83,7 +87,7 @@ class InvalidPipelineTestItem(pytest.Item):
         return str(excinfo.value)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"{self.path.name}: invalid pipeline test file"
+        return self.path, None, f"{self.path.name}: {self.kind}"
 
 
 class PipelineCaseFailed(AssertionError):

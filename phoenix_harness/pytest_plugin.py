@@ -22,7 +22,7 @@ from phoenix_harness.events import ExperimentFinal, TestOutcome
 from phoenix_harness.options import OPTIONS, find_root, option
 from phoenix_harness.pipetest.model import SUFFIX as PIPELINE_TEST_SUFFIX
 from phoenix_harness.plugin_manager import make_plugin_manager
-from phoenix_harness.pytest_pipetest import pipeline_test_file
+from phoenix_harness.pytest_pipetest import InvalidFileItem, pipeline_test_file
 from phoenix_harness.reporting import ConsoleReporter, PromotionWriter
 from phoenix_harness.reporting.status import StatusWriter
 from phoenix_harness.spec import ExperimentSpec, parse_duration, spec_from_mapping
@@ -340,19 +340,8 @@ class ExperimentFile(pytest.File):
             yield ExpectationItem.from_parent(self, name=t.describe(), spec=spec, threshold_kpi=t.kpi)
 
 
-class InvalidExperimentItem(pytest.Item):
-    def __init__(self, *, error: PhoenixError, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.error = error
-
-    def runtest(self) -> None:
-        raise self.error
-
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        return str(excinfo.value)
-
-    def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"{self.path.name}: invalid experiment"
+class InvalidExperimentItem(InvalidFileItem):
+    kind = "invalid experiment"
 
 
 class ExpectationFailed(AssertionError):
