@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.acceptance.conftest import Figure
+from tests.acceptance.support import Figure
 from tests.conftest import REPO
 
 pytestmark = [pytest.mark.e2e, pytest.mark.acceptance]

@@ -17,7 +17,7 @@ import pytest
 
 from phoenix_harness.catalog import Catalog, ProfileCatalog
 from phoenix_harness.catalog.allowance import Allowance, allowed_reduction
-from tests.acceptance.conftest import Figure, SuiteRun, run_short
+from tests.acceptance.support import Figure, SuiteRun, run_short
 from tests.conftest import REPO, harness_processes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.acceptance]
