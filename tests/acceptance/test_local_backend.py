@@ -74,8 +74,9 @@ def test_p04_baseline_vs_aggregated_candidate_is_smaller(tmp_path: Path, figure:
     assert 0 < cand["datapoints_per_minute"] < base["datapoints_per_minute"], entry["variants"]
     assert allowed.low - 0.02 <= kpis["cost_reduction"] <= allowed.high + 0.02, (kpis, allowed.describe())
     assert kpis["critical_retention"] == 1.0, kpis
-    figure(f"series {base['series']} -> {cand['series']}, datapoints/min {base['datapoints_per_minute']:.0f} -> "
-           f"{cand['datapoints_per_minute']:.0f}, cost_reduction {kpis['cost_reduction']:.1%} (allowed "
+    figure(f"series {base['series']:.0f} -> {cand['series']:.0f}, datapoints/min "
+           f"{base['datapoints_per_minute']:.0f} -> {cand['datapoints_per_minute']:.0f}, "
+           f"cost_reduction {kpis['cost_reduction']:.1%} (allowed "
            f"{allowed.low:.1%} .. {allowed.high:.1%})",
            baseline_series=base["series"], candidate_series=cand["series"], cost_reduction=kpis["cost_reduction"])
 
