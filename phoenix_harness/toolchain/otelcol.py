@@ -113,6 +113,9 @@ def locate_collector(manifest: Path | None, *, build: bool = True,
         return _described(on_path, "PATH")
     if manifest is None:
         raise PhoenixError("E304", "no collector found", fix="run 'make setup' or set PHOENIX_OTELCOL")
+    if not manifest.is_file():
+        raise PhoenixError("E304", "no collector found: the collector manifest is missing", where=str(manifest),
+                           fix="run inside the repository (or pass --root REPO), or set PHOENIX_OTELCOL")
     binary = cached_binary(manifest)
     if binary.is_file():
         return _described(str(binary), "cache")

@@ -232,3 +232,16 @@ def test_free_port_never_falls_into_the_ephemeral_range_nor_repeats(monkeypatch:
     assert sorted(got) == sorted(few)  # each once, all below the ephemeral range
     with pytest.raises(InfrastructureError, match="E402"):
         free_port()
+
+
+def test_collector_outside_a_repository_is_a_user_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """'phoenix pipeline validate FILE' run from a folder without otel-configs/: one line, not a traceback."""
+    from phoenix_harness.errors import PhoenixError
+    from phoenix_harness.toolchain import locate_collector
+
+    monkeypatch.delenv("PHOENIX_OTELCOL", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no otelcol-contrib
+    with pytest.raises(PhoenixError) as err:
+        locate_collector(tmp_path / "otel-configs" / "collector-manifest.yaml")
+    assert err.value.code == "E304"
+    assert "--root" in err.value.one_line()
