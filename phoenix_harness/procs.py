@@ -215,6 +215,18 @@ def http_ok(url: str) -> bool:
         return False
 
 
+def http_answers(url: str) -> bool:
+    """Any HTTP answer, error statuses included: the server behind ``url`` listens (a proxy in front of a
+    container that does not listen yet accepts the connection, then drops it: that is no answer)."""
+    try:
+        with urllib.request.urlopen(url, timeout=1.0):  # noqa: S310 - loopback only
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
 

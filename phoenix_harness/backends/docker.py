@@ -39,7 +39,7 @@ from phoenix_harness.hookspecs import hookimpl
 from phoenix_harness.loadsim import ProcessesDriver
 from phoenix_harness.loadsim.otlp_driver import OtlpFleetDriver
 from phoenix_harness.measure import SELF_JOB
-from phoenix_harness.procs import ProcessRunner, free_port, http_ok
+from phoenix_harness.procs import ProcessRunner, free_port, http_answers, http_ok
 from phoenix_harness.secrets import mask
 
 TELEMETRY_PORT = 8888
@@ -229,6 +229,16 @@ class DockerBackend(Backend):
                 raise InfrastructureError("E473", "Prometheus container not ready in time", where=self.prometheus_url,
                                           fix="see the containers' logs in the run's raw folder")
             time.sleep(0.2)
+        # docker-proxy accepts on a published port before the collector inside listens: load sent then is
+        # lost (a broken pipe). Deployed means every variant's OTLP receiver answers.
+        for variant, port in self.otlp_ports.items():
+            while not http_answers(f"http://127.0.0.1:{port}/v1/metrics"):
+                self.check()
+                if time.monotonic() > deadline:
+                    raise InfrastructureError("E473", f"the OTLP receiver of {variant} never answered",
+                                              where=f"127.0.0.1:{port}",
+                                              fix="see the containers' logs in the run's raw folder")
+                time.sleep(0.2)
         return deployed
 
     def _claim(self) -> None:
