@@ -133,8 +133,10 @@ def test_a_kpi_that_cannot_be_measured_is_inconclusive_for_yaml_and_python(tmp_p
     assert sorted(found) == ["py", "yaml-unmeasured"], out.stdout[-3000:]
     for entry in found.values():
         assert entry["verdict"] == "inconclusive", entry
-        (check,) = [c for c in entry["failed_checks"] if c["category"] == "not measured"]
-        assert "critical_fidelity = n/a: not measured" in check["detail"], check
+        # critical_fidelity, and the built-in guard on critical_retention: nothing critical to judge either
+        unmeasured = {c["detail"].split(" = ")[0]: c for c in entry["failed_checks"] if c["category"] == "not measured"}
+        assert set(unmeasured) == {"critical_fidelity", "critical_retention"}, entry["failed_checks"]
+        assert "critical_fidelity = n/a: not measured" in unmeasured["critical_fidelity"]["detail"]
     assert "critical_fidelity = n/a" in out.stdout  # the failed items name the KPI and why
     result = gate(reports)
     assert result.returncode == 3, result.stdout
