@@ -71,3 +71,10 @@ def harness_processes() -> list[str]:
             continue
         found.append(f"{proc.info['pid']} {proc.info['name']} {cmd[:120]}")
     return found
+
+
+@pytest.fixture
+def children_before() -> set[int]:
+    """This session's child processes before the test. Longer-lived fixtures of the same session (the test
+    cluster, a Docker engine) are not the test's to stop: leftover checks compare against this."""
+    return {p.pid for p in psutil.Process().children(recursive=True)}

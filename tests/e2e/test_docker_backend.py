@@ -43,15 +43,17 @@ def _labelled(engine: PrivateEngine) -> list[str]:
         client.close()
 
 
-def _left_running() -> list[str]:
+def _left_running(before: set[int]) -> list[str]:
     """Processes this test started (the load) and container processes of the engine, still running. (Other runs
     on this machine may have processes of their own meanwhile: only ours are looked at.)"""
     mine = [f"{p.pid} {p.name()}" for p in psutil.Process().children(recursive=True)
-            if p.status() != psutil.STATUS_ZOMBIE and p.name() not in ("dockerd", "containerd")]
+            if p.pid not in before and p.status() != psutil.STATUS_ZOMBIE
+            and p.name() not in ("dockerd", "containerd")]
     return mine + [f"container process {pid}" for pid in sorted(_cgroup_pids())]
 
 
-def test_priority_filter_on_docker_promotes_with_measured_kpis(docker_engine: PrivateEngine, tmp_path: Path) -> None:
+def test_priority_filter_on_docker_promotes_with_measured_kpis(docker_engine: PrivateEngine, tmp_path: Path,
+                                                               children_before: set[int]) -> None:
     engine = Engine(EngineOptions(REPO, tmp_path, backend="docker"), make_plugin_manager())
     spec = ExperimentSpec("docker", PipelineRef("process-baseline-v1"), PipelineRef("process-priority-filter-v1"),
                           "realistic", duration_s=20, warmup_s=5)
@@ -64,7 +66,7 @@ def test_priority_filter_on_docker_promotes_with_measured_kpis(docker_engine: Pr
     raw = Path(result.raw_dir)
     assert "Server is ready" in (raw / "prometheus.container.log").read_text()  # it ran in a container
     assert _labelled(docker_engine) == []
-    assert _left_running() == []
+    assert _left_running(children_before) == []
 
 
 def test_otlp_load_to_published_loopback_ports_promotes(docker_engine: PrivateEngine, tmp_path: Path) -> None:
@@ -98,7 +100,7 @@ class _KillCandidateContainer:
 
 
 def test_a_collector_container_killed_mid_run_ends_inconclusive_and_nothing_is_left(
-        docker_engine: PrivateEngine, tmp_path: Path) -> None:
+        docker_engine: PrivateEngine, tmp_path: Path, children_before: set[int]) -> None:
     pm = make_plugin_manager()
     fault = _KillCandidateContainer(docker_engine)
     pm.register(fault, "kill-candidate")
@@ -111,7 +113,7 @@ def test_a_collector_container_killed_mid_run_ends_inconclusive_and_nothing_is_l
     assert any("E408" in e and "collector:candidate" in e for e in result.infrastructure_errors), \
         result.infrastructure_errors
     assert _labelled(docker_engine) == []
-    assert _left_running() == []
+    assert _left_running(children_before) == []
 
 
 def test_published_ports_bind_loopback_only_and_a_bad_image_is_an_error_code(
