@@ -38,6 +38,13 @@ def _child_setup() -> None:  # runs in the child between fork and exec
         _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+def _child_setup_ignoring_sigterm() -> None:
+    """As :func:`_child_setup`, and SIGTERM ignored from before exec (an ignored disposition survives exec),
+    so a child meant to ignore it cannot be killed by one that arrives before its own code runs."""
+    _child_setup()
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 PORT_FLOOR = 20000
 _handed_out: set[int] = set()
 _port_rng = random.Random()
@@ -120,7 +127,7 @@ class ProcessRunner:
 
     def start(self, role: str, argv: Sequence[str], *, log_name: str | None = None,
               executable: str | None = None, cwd: Path | None = None, quiet: bool = False,
-              record: bool = True) -> Child:
+              record: bool = True, ignore_sigterm: bool = False) -> Child:
         log_path = None
         out: int | IO[bytes] = subprocess.DEVNULL
         if log_name and not quiet:
@@ -130,7 +137,8 @@ class ProcessRunner:
             out = fh
         popen = subprocess.Popen(
             list(argv), executable=executable, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=cwd, start_new_session=True, preexec_fn=_child_setup, close_fds=True,
+            cwd=cwd, start_new_session=True, close_fds=True,
+            preexec_fn=_child_setup_ignoring_sigterm if ignore_sigterm else _child_setup,
         )
         try:
             created = psutil.Process(popen.pid).create_time()

@@ -71,7 +71,8 @@ class ProcessesDriver:
                 f"{group.memory_mb:g}", f"{group.lifetime_s or 0:g}", str(self._rng.randrange(1 << 30))]
         if group.ignores_sigterm:
             argv.append("ignore-term")
-        child = self.runner.start(f"load:{name}", argv, executable=str(self._worker), record=False)
+        child = self.runner.start(f"load:{name}", argv, executable=str(self._worker), record=False,
+                                  ignore_sigterm=group.ignores_sigterm)
         record = ProcessRecord(name=name, pid=child.pid, critical=group.critical, group=group.name_template,
                                started_at=time.time())
         self.truth.add(record)
