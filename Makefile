@@ -42,20 +42,20 @@ collector: deps
 # its real node, built with Go
 # from otel-configs/kube/cluster and cached in ~/.cache/phoenix-harness/kube/<hash>/ (first build: minutes).
 kube-cluster: deps kube-node-deps
-	@$(BIN)/python -m phoenix_harness.kube.cluster build
+	@$(BIN)/python -m phoenix_harness.backends.kubernetes.cluster build
 
 # The docker backend's private engine: installs Debian's docker.io when missing, builds the collector and
 # Prometheus images from what 'make setup' produced (no registry), stops the engine again (phoenix_harness/
 # backends/docker_engine.py). 'docker-engine-up' keeps it running until Ctrl-C; 'docker-engine-down' cleans up
 # what a killed run left (the next start does it too).
 docker-engine: setup
-	@$(BIN)/python -m phoenix_harness.backends.docker_engine prepare
+	@$(BIN)/python -m phoenix_harness.backends.docker.engine prepare
 
 docker-engine-up: setup
-	@$(BIN)/python -m phoenix_harness.backends.docker_engine up
+	@$(BIN)/python -m phoenix_harness.backends.docker.engine up
 
 docker-engine-down: deps
-	@$(BIN)/python -m phoenix_harness.backends.docker_engine down
+	@$(BIN)/python -m phoenix_harness.backends.docker.engine down
 
 # The test cluster's real node: the kubelet (built above) on a private instance of Debian's containerd + runc,
 # pod networking from Debian's CNI plugins. Nothing is started here; the tests start and stop the node.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from phoenix_harness.pytest_plugin import add_phoenix_plugin
+from phoenix_harness.pytest_plugin.plugin import add_phoenix_plugin
 
 ROOT = Path(__file__).parent
 

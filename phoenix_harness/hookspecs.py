@@ -12,7 +12,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from phoenix_harness.backends.base import BackendRegistry
-    from phoenix_harness.events import Event
+    from phoenix_harness.engine.events import Event
 
 PROJECT = "phoenix_harness"
 hookspec = pluggy.HookspecMarker(PROJECT)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from phoenix_harness.backends.docker_engine import (
+from phoenix_harness.backends.docker.engine import (
     INSTALL_HINT,
     DockerEngine,
     EnginePaths,

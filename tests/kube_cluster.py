@@ -2,7 +2,7 @@
 
 The cluster is etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok (simulated nodes),
 all on 127.0.0.1 free ports, built from ``otel-configs/kube/cluster`` by ``make kube-cluster``
-(``phoenix_harness/kube/cluster.py``). Its nodes are :data:`DEFAULT_NODES` (labels ``role``, ``zone``,
+(``phoenix_harness/backends/kubernetes/cluster.py``). Its nodes are :data:`DEFAULT_NODES` (labels ``role``, ``zone``,
 ``pool``). A test module uses them with::
 
     pytest_plugins = ("tests.kube_cluster",)
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from phoenix_harness.kube import labels as L
-from phoenix_harness.kube.client import Kube
-from phoenix_harness.kube.cluster import (
+from phoenix_harness.backends.kubernetes import labels as L
+from phoenix_harness.backends.kubernetes.client import Kube
+from phoenix_harness.backends.kubernetes.cluster import (
     BUILD_HINT,
     DEFAULT_NODES,
     STAGES,
@@ -33,7 +33,7 @@ from phoenix_harness.kube.cluster import (
     locate_binaries,
     node_images,
 )
-from phoenix_harness.kube.node import RealNode
+from phoenix_harness.backends.kubernetes.node import RealNode
 
 REPO = Path(__file__).resolve().parents[1]
 # Every kind the harness creates; a test's namespace must hold none of them (with its labels) at the end.

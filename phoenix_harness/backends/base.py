@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from phoenix_harness.catalog import RenderedPipeline, Wiring
-from phoenix_harness.errors import PhoenixError, did_you_mean
+from phoenix_harness.core.errors import PhoenixError, did_you_mean
 from phoenix_harness.spec import LoadProfile
 
 

@@ -20,13 +20,13 @@ import yaml
 
 from phoenix_harness.backends.base import Backend, BackendRegistry, DeployedVariant, DriverLoad, LoadHandle
 from phoenix_harness.catalog import SOURCE_VARIANT, RenderedPipeline, Wiring
-from phoenix_harness.errors import InfrastructureError, PhoenixError
+from phoenix_harness.core.errors import InfrastructureError, PhoenixError
+from phoenix_harness.core.procs import Child, ProcessRunner, free_port, http_ok
+from phoenix_harness.core.secrets import mask
 from phoenix_harness.hookspecs import hookimpl
 from phoenix_harness.loadsim import ProcessesDriver
 from phoenix_harness.loadsim.otlp_driver import OtlpFleetDriver
 from phoenix_harness.measure import SELF_JOB
-from phoenix_harness.procs import Child, ProcessRunner, free_port, http_ok
-from phoenix_harness.secrets import mask
 from phoenix_harness.spec import LoadProfile
 from phoenix_harness.toolchain import cache_dir
 

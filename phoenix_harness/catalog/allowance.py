@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from phoenix_harness.catalog.pipelines import PipelineEntry
-from phoenix_harness.errors import PhoenixError
+from phoenix_harness.core.errors import PhoenixError
 from phoenix_harness.spec import LoadProfile
 
 

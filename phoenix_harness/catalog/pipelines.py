@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from phoenix_harness.catalog.universe import Universe, add_universe_filter
-from phoenix_harness.errors import PhoenixError, did_you_mean
+from phoenix_harness.core.errors import PhoenixError, did_you_mean
 from phoenix_harness.spec.parse import load_yaml_with_lines, validate_against_schema
 
 PLACEHOLDER = re.compile(r"\$\{env:PHOENIX_([A-Z0-9_]+)\}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from phoenix_harness.errors import PhoenixError, did_you_mean
+from phoenix_harness.core.errors import PhoenixError, did_you_mean
 from phoenix_harness.spec import LoadProfile, load_profile_file
 
 

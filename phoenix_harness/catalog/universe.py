@@ -2,7 +2,7 @@
 
 **Universe.** With the ``processes`` driver the hostmetrics receiver sees every process of the machine,
 but an experiment is about its load. Every load process is a direct child of the process that starts the
-load (the harness: :class:`~phoenix_harness.procs.ProcessRunner` spawns them, the churn thread included)
+load (the harness: :class:`~phoenix_harness.core.procs.ProcessRunner` spawns them, the churn thread included)
 and carries a kernel name from the profile. A scraped process therefore belongs to the experiment iff
 
     process.parent_pid == <pid of the process that started the load>  AND
@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from phoenix_harness.errors import PhoenixError
+from phoenix_harness.core.errors import PhoenixError
 from phoenix_harness.spec import HARNESS_PROCESS_NAMES, LoadProfile
 
 UNIVERSE_PROCESSOR = "filter/phoenix_universe"

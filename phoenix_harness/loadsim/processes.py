@@ -16,9 +16,9 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from phoenix_harness.errors import PhoenixError
+from phoenix_harness.core.errors import PhoenixError
+from phoenix_harness.core.procs import Child, ProcessRunner
 from phoenix_harness.loadsim.groundtruth import GroundTruth, ProcessRecord
-from phoenix_harness.procs import Child, ProcessRunner
 from phoenix_harness.spec import LoadProfile, ProcessGroup
 from phoenix_harness.toolchain import cache_dir
 

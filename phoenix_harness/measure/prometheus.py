@@ -17,7 +17,7 @@ import requests
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 
-from phoenix_harness.errors import InfrastructureError
+from phoenix_harness.core.errors import InfrastructureError
 
 SELF_JOB = "phoenix-self"
 PROMETHEUS_FIX = "check that the run's Prometheus is still running; see prometheus.log in the raw folder"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from phoenix_harness.errors import PhoenixError, did_you_mean
+from phoenix_harness.core.errors import PhoenixError, did_you_mean
 from phoenix_harness.spec.parse import load_yaml_with_lines, parse_duration, validate_against_schema
 
 SUFFIX = ".pipeline-test.yaml"

@@ -30,13 +30,13 @@ from hypothesis import strategies as st
 
 from phoenix_harness.catalog import Catalog, PipelineEntry, Wiring, render_pipeline
 from phoenix_harness.catalog.pipelines import ParameterSpec
-from phoenix_harness.errors import InfrastructureError, PhoenixError, did_you_mean
+from phoenix_harness.core.errors import InfrastructureError, PhoenixError, did_you_mean
+from phoenix_harness.core.procs import Child, ProcessRunner, free_port
 from phoenix_harness.loadsim.otlp import OtlpHttpSender
 from phoenix_harness.measure.otlp_sink import OtlpSink, ReceivedResource
 from phoenix_harness.pipetest.checks import Outcome, evaluate
 from phoenix_harness.pipetest.inputs import as_document, encode, generate
 from phoenix_harness.pipetest.model import Case, CaseInput, HostSpec, Population, ProcessSpec, load_file
-from phoenix_harness.procs import Child, ProcessRunner, free_port
 from phoenix_harness.toolchain import Collector, locate_collector
 
 SINK_EXPORTER = "otlp_http/phoenix_sink"

@@ -18,10 +18,10 @@ from allure_commons import plugin_manager as allure_hooks
 
 from phoenix_harness.analysis import ExperimentResult
 from phoenix_harness.analysis.kpis import DECISION_RULE
-from phoenix_harness.events import ArtifactProduced, Event, PhaseFinished, PhaseStarted
+from phoenix_harness.core.secrets import mask
+from phoenix_harness.engine.events import ArtifactProduced, Event, PhaseFinished, PhaseStarted
 from phoenix_harness.hookspecs import hookimpl
 from phoenix_harness.reporting.chart import render_chart
-from phoenix_harness.secrets import mask
 
 CATEGORIES = [
     {"name": "needs a longer window", "matchedStatuses": ["failed", "broken", "skipped"],

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from phoenix_harness.analysis.kpis import DECISION_RULE
-from phoenix_harness.events import (
+from phoenix_harness.engine.events import (
     Event,
     ExperimentFinished,
     ExperimentStarted,

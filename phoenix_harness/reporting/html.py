@@ -22,7 +22,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from phoenix_harness.errors import PhoenixError
+from phoenix_harness.core.errors import PhoenixError
 from phoenix_harness.toolchain.otelcol import cache_dir
 
 ALLURE_PACKAGE = "allure-commandline"

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from phoenix_harness.analysis import Verdict, overall_verdict
-from phoenix_harness.errors import PhoenixError
-from phoenix_harness.events import Event, ExperimentFinal, ExperimentFinished, TestOutcome
+from phoenix_harness.core.errors import PhoenixError
+from phoenix_harness.core.secrets import mask
+from phoenix_harness.engine.events import Event, ExperimentFinal, ExperimentFinished, TestOutcome
 from phoenix_harness.hookspecs import hookimpl
-from phoenix_harness.secrets import mask
 
 SCHEMA_VERSION = 2
 

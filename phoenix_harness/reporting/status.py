@@ -11,7 +11,7 @@ from typing import Any
 
 import psutil
 
-from phoenix_harness.events import Event, ExperimentFinished, ExperimentStarted, PhaseStarted, Progress
+from phoenix_harness.engine.events import Event, ExperimentFinished, ExperimentStarted, PhaseStarted, Progress
 from phoenix_harness.hookspecs import hookimpl
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from phoenix_harness.errors import PhoenixError, did_you_mean
+from phoenix_harness.core.errors import PhoenixError, did_you_mean
 from phoenix_harness.spec.models import (
     DEFAULT_HOST_CPUS,
     HARNESS_PROCESS_NAMES,

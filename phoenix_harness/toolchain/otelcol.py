@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from phoenix_harness.errors import PhoenixError
+from phoenix_harness.core.errors import PhoenixError
 
 BUILDER_MODULE = "go.opentelemetry.io/collector/cmd/builder"
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from phoenix_harness.errors import PhoenixError
+from phoenix_harness.core.errors import PhoenixError
 
 INSTALL_HINT = "run 'make setup' (installs Debian's 'prometheus' package) or set PHOENIX_PROMETHEUS"
 

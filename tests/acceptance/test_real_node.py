@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from phoenix_harness.backends.kubernetes import images as I
+from phoenix_harness.backends.kubernetes import labels as L
+from phoenix_harness.backends.kubernetes.client import Kube
+from phoenix_harness.backends.kubernetes.diagnose import pod_ready
+from phoenix_harness.backends.kubernetes.node import REAL_NODE_LABEL, RealNode
 from phoenix_harness.cli import main
-from phoenix_harness.kube import images as I
-from phoenix_harness.kube import labels as L
-from phoenix_harness.kube.client import Kube
-from phoenix_harness.kube.diagnose import pod_ready
-from phoenix_harness.kube.node import REAL_NODE_LABEL, RealNode
 from tests.acceptance.support import Figure, SuiteRun
 from tests.conftest import REPO
 from tests.e2e.test_kube_real_node import prometheus_pod, series

@@ -20,9 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from phoenix_harness.catalog import ProfileCatalog  # noqa: E402
+from phoenix_harness.core.procs import ProcessRunner, free_port  # noqa: E402
 from phoenix_harness.loadsim.otlp import FleetEncoder, OtlpHttpSender  # noqa: E402
 from phoenix_harness.loadsim.otlp_driver import OtlpFleetDriver  # noqa: E402
-from phoenix_harness.procs import ProcessRunner, free_port  # noqa: E402
 from phoenix_harness.toolchain import locate_collector  # noqa: E402
 
 CONFIG = """

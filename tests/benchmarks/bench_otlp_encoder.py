@@ -20,8 +20,8 @@ from pathlib import Path
 
 import yaml
 
+from phoenix_harness.core.procs import free_port
 from phoenix_harness.loadsim.otlp import DATAPOINTS_PER_PROCESS, FleetEncoder, OtlpHttpSender, SimProcess
-from phoenix_harness.procs import free_port
 from phoenix_harness.toolchain.otelcol import locate_collector
 
 REPO = Path(__file__).resolve().parents[2]

@@ -19,8 +19,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from phoenix_harness.catalog import ProfileCatalog  # noqa: E402
+from phoenix_harness.core.procs import ProcessRunner  # noqa: E402
 from phoenix_harness.loadsim import ProcessesDriver  # noqa: E402
-from phoenix_harness.procs import ProcessRunner  # noqa: E402
 
 
 def cpu_seconds(procs: list[psutil.Process]) -> float:

@@ -20,8 +20,8 @@ import psutil
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from phoenix_harness.engine import Engine, EngineOptions  # noqa: E402
-from phoenix_harness.plugin_manager import make_plugin_manager  # noqa: E402
+from phoenix_harness.engine.plugins import make_plugin_manager  # noqa: E402
+from phoenix_harness.engine.run import Engine, EngineOptions  # noqa: E402
 from phoenix_harness.spec import ExperimentSpec, PipelineRef, parse_duration  # noqa: E402
 from tests.conftest import harness_processes  # noqa: E402
 

@@ -22,9 +22,9 @@ import time
 
 import psutil
 
-from phoenix_harness.events import ArtifactProduced, ExperimentStarted, PhaseFinished, PhaseStarted, Progress
+from phoenix_harness.engine.events import ArtifactProduced, ExperimentStarted, PhaseFinished, PhaseStarted, Progress
 from phoenix_harness.hookspecs import hookimpl
-from phoenix_harness.pytest_plugin import add_phoenix_plugin
+from phoenix_harness.pytest_plugin.plugin import add_phoenix_plugin
 
 _held: list[socket.socket] = []
 

@@ -16,13 +16,13 @@ import psutil
 import pytest
 
 from phoenix_harness.backends.base import BackendOptions
-from phoenix_harness.backends.docker import DockerBackend, prometheus_spec
-from phoenix_harness.backends.docker_engine import LABEL, _cgroup_pids, running_engine_url
-from phoenix_harness.engine import Engine, EngineOptions
-from phoenix_harness.errors import InfrastructureError
-from phoenix_harness.events import Progress
+from phoenix_harness.backends.docker.backend import DockerBackend, prometheus_spec
+from phoenix_harness.backends.docker.engine import LABEL, _cgroup_pids, running_engine_url
+from phoenix_harness.core.errors import InfrastructureError
+from phoenix_harness.engine.events import Progress
+from phoenix_harness.engine.plugins import make_plugin_manager
+from phoenix_harness.engine.run import Engine, EngineOptions
 from phoenix_harness.hookspecs import hookimpl
-from phoenix_harness.plugin_manager import make_plugin_manager
 from phoenix_harness.spec import ExperimentSpec, PipelineRef
 from tests.conftest import REPO
 
@@ -140,9 +140,9 @@ def test_published_ports_bind_loopback_only_and_a_bad_image_is_an_error_code(
 _KILLED_RUN = """
 import sys
 from pathlib import Path
-from phoenix_harness.engine import Engine, EngineOptions
-from phoenix_harness.errors import InfrastructureError
-from phoenix_harness.plugin_manager import make_plugin_manager
+from phoenix_harness.engine.run import Engine, EngineOptions
+from phoenix_harness.core.errors import InfrastructureError
+from phoenix_harness.engine.plugins import make_plugin_manager
 from phoenix_harness.spec import ExperimentSpec, PipelineRef
 engine = Engine(EngineOptions(Path(sys.argv[1]), Path(sys.argv[2]), backend="docker"), make_plugin_manager())
 engine.run(ExperimentSpec("killed", PipelineRef("process-baseline-v1"), PipelineRef("process-priority-filter-v1"),

@@ -16,7 +16,7 @@ import docker
 import psutil
 import pytest
 
-from phoenix_harness.backends.docker_engine import (
+from phoenix_harness.backends.docker.engine import (
     HOST_FILES,
     DockerEngine,
     default_paths,
@@ -24,7 +24,7 @@ from phoenix_harness.backends.docker_engine import (
     leftovers,
     read_sysctls,
 )
-from phoenix_harness.procs import port_is_free
+from phoenix_harness.core.procs import port_is_free
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.e2e
@@ -55,7 +55,7 @@ def test_sigkill_of_the_engine_owner_is_cleaned_up_by_the_next_start(tmp_path: P
         pytest.fail("dockerd is not installed: run 'make docker-engine'", pytrace=False)
     before = host_state()
     paths = default_paths()
-    owner = subprocess.Popen([sys.executable, "-m", "phoenix_harness.backends.docker_engine", "up", "--root",
+    owner = subprocess.Popen([sys.executable, "-m", "phoenix_harness.backends.docker.engine", "up", "--root",
                               str(REPO)], stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:
         assert owner.stdout is not None

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from phoenix_harness.procs import port_is_free
+from phoenix_harness.core.procs import port_is_free
 from tests.conftest import harness_processes
 from tests.e2e.test_reliability import pytest_argv, used_ports
 

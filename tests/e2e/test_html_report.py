@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import pytest
 
-from phoenix_harness.errors import PhoenixError
+from phoenix_harness.core.errors import PhoenixError
 from phoenix_harness.reporting.html import case_page_routes, generate_report, open_report_check
 
 pytestmark = pytest.mark.e2e

@@ -20,12 +20,19 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from phoenix_harness.backends.kubernetes import images as I
+from phoenix_harness.backends.kubernetes import labels as L
+from phoenix_harness.backends.kubernetes.client import Kube
+from phoenix_harness.backends.kubernetes.cluster import STAGES, LocalCluster, require_binaries
+from phoenix_harness.backends.kubernetes.node import (
+    NODE_BASE,
+    POD_SUBNET,
+    REAL_NODE_LABEL,
+    TAINT,
+    RealNode,
+    host_footprint,
+)
 from phoenix_harness.cli import main
-from phoenix_harness.kube import images as I
-from phoenix_harness.kube import labels as L
-from phoenix_harness.kube.client import Kube
-from phoenix_harness.kube.cluster import STAGES, LocalCluster, require_binaries
-from phoenix_harness.kube.node import NODE_BASE, POD_SUBNET, REAL_NODE_LABEL, TAINT, RealNode, host_footprint
 
 REPO = Path(__file__).resolve().parents[2]
 pytest_plugins = ("tests.kube_cluster",)
@@ -69,7 +76,8 @@ def read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> str:
 def test_sigkilled_run_is_cleaned_up_by_the_next_start_and_a_stop_restores_the_host(tmp_path: Path) -> None:
     before = host_footprint()
     assert before["processes"] == [] and before["mounts"] == [], f"a real node is already running: {before}"
-    proc = subprocess.Popen([sys.executable, "-m", "phoenix_harness.kube.cluster", "up", "--real-node"], cwd=REPO,
+    cluster = "phoenix_harness.backends.kubernetes.cluster"
+    proc = subprocess.Popen([sys.executable, "-m", cluster, "up", "--real-node"], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         out = read_until(proc, "export KUBECONFIG=", 180.0)
@@ -133,7 +141,7 @@ def test_collector_image_runs_and_its_logs_come_back_through_the_api(kube_real_n
 
 
 def test_prometheus_image_serves_on_the_node(kube_real_node: RealNode, kube_namespace: Kube) -> None:
-    from phoenix_harness.procs import free_port, http_ok
+    from phoenix_harness.core.procs import free_port, http_ok
 
     kube = kube_namespace
     port = free_port()
@@ -162,7 +170,7 @@ def prometheus_pod(kube: Kube) -> str:
     ip = wait_phase(kube, "prom", {"Running"})["status"]["podIP"]
     url = f"http://{ip}:9090"
     deadline = time.monotonic() + 60
-    from phoenix_harness.procs import http_ok
+    from phoenix_harness.core.procs import http_ok
 
     while not http_ok(f"{url}/-/ready"):
         assert time.monotonic() < deadline, kube.pod_log("prom")
@@ -189,9 +197,9 @@ def test_deploy_fail_and_rollback_on_the_real_node(kube_real_node: RealNode, kub
 
     import yaml
 
-    from phoenix_harness.cli_kube import pipeline_group
-    from phoenix_harness.errors import PhoenixError
-    from phoenix_harness.kube.deployments import Deployments
+    from phoenix_harness.backends.kubernetes.deployments import Deployments
+    from phoenix_harness.cli.kube import pipeline_group
+    from phoenix_harness.core.errors import PhoenixError
 
     kube = kube_namespace
     url = prometheus_pod(kube)
@@ -247,8 +255,8 @@ def _kube_experiment(kube: Kube, tmp_path: Path, name: str, candidate: Any, dura
     the node's network reading its /proc, Prometheus as a pod on 127.0.0.1 of the node, the load as processes
     of this machine (the node)."""
     from phoenix_harness.backends import kubernetes as kube_backend
-    from phoenix_harness.engine import Engine, EngineOptions
-    from phoenix_harness.plugin_manager import make_plugin_manager
+    from phoenix_harness.engine.plugins import make_plugin_manager
+    from phoenix_harness.engine.run import Engine, EngineOptions
     from phoenix_harness.spec import ExperimentSpec, PipelineRef
 
     pm = make_plugin_manager(extra=[kube_backend])
@@ -318,10 +326,10 @@ def test_overlap_lease_blocks_a_second_run_while_real_pods_run(kube_real_node: R
     run on the same node is a complete overlap and blocked (E446), even forced; once the first run closes
     (its pods gone), the second starts."""
     from phoenix_harness.backends.base import BackendOptions
-    from phoenix_harness.backends.kubernetes import KubernetesBackend
+    from phoenix_harness.backends.kubernetes.backend import KubernetesBackend
+    from phoenix_harness.backends.kubernetes.diagnose import pod_ready
     from phoenix_harness.catalog import Catalog, render_pipeline
-    from phoenix_harness.errors import PhoenixError
-    from phoenix_harness.kube.diagnose import pod_ready
+    from phoenix_harness.core.errors import PhoenixError
 
     catalog = Catalog(REPO / "otel-configs")
 
@@ -358,8 +366,8 @@ def test_overlap_lease_blocks_a_second_run_while_real_pods_run(kube_real_node: R
 def test_promote_to_kubernetes_runs_the_candidate_on_the_real_node(kube_real_node: RealNode,
                                                                     kube_namespace: Kube) -> None:
     """``phoenix experiment promote --backend kubernetes``: the candidate deployed, its pod ready on the node."""
-    from phoenix_harness.cli_kube import promote_to_kubernetes
-    from phoenix_harness.kube.deployments import Deployments
+    from phoenix_harness.backends.kubernetes.deployments import Deployments
+    from phoenix_harness.cli.kube import promote_to_kubernetes
 
     st = promote_to_kubernetes(REPO, "kube-real-priority", "process-priority-filter-v1",
                                target=f"{REAL_NODE_LABEL}=true", namespace=kube_namespace.namespace,

@@ -20,15 +20,15 @@ from click.testing import CliRunner, Result
 
 from phoenix_harness.backends import kubernetes as kube_backend
 from phoenix_harness.backends.base import BackendOptions
-from phoenix_harness.backends.kubernetes import KubernetesBackend
+from phoenix_harness.backends.kubernetes import labels as L
+from phoenix_harness.backends.kubernetes import manifests as M
+from phoenix_harness.backends.kubernetes.backend import KubernetesBackend
+from phoenix_harness.backends.kubernetes.client import Kube
+from phoenix_harness.backends.kubernetes.deployments import Deployments
+from phoenix_harness.backends.kubernetes.render import pod_wiring, render_for_pod
 from phoenix_harness.catalog import Catalog, ProfileCatalog, render_pipeline
-from phoenix_harness.cli_kube import pipeline_group, promote_to_kubernetes
-from phoenix_harness.errors import PhoenixError
-from phoenix_harness.kube import labels as L
-from phoenix_harness.kube import manifests as M
-from phoenix_harness.kube.client import Kube
-from phoenix_harness.kube.deployments import Deployments
-from phoenix_harness.kube.render import pod_wiring, render_for_pod
+from phoenix_harness.cli.kube import pipeline_group, promote_to_kubernetes
+from phoenix_harness.core.errors import PhoenixError
 
 if TYPE_CHECKING:
     from tests.kube_cluster import KubeTestCluster
@@ -298,8 +298,8 @@ def test_experiment_on_simulated_nodes_ends_inconclusive_and_leaves_nothing(kube
                                                                           tmp_path: Path) -> None:
     """The whole engine on the kubernetes backend: deploy works, measurement cannot, and says why."""
     from phoenix_harness.analysis import Verdict
-    from phoenix_harness.engine import Engine, EngineOptions
-    from phoenix_harness.plugin_manager import backend_registry, make_plugin_manager
+    from phoenix_harness.engine.plugins import backend_registry, make_plugin_manager
+    from phoenix_harness.engine.run import Engine, EngineOptions
     from phoenix_harness.spec import ExperimentSpec, PipelineRef
 
     pm = make_plugin_manager(extra=[kube_backend])
@@ -341,7 +341,7 @@ def test_load_job_truth_is_read_from_its_log_lines() -> None:
     (["a", "b"], ["a", "b", "c"], "complete", "blocking"),  # 100 %
 ])
 def test_overlap_severity_thresholds(ours: list[str], theirs: list[str], kind: str, severity: str) -> None:
-    from phoenix_harness.kube.overlap import ExperimentClaim, compare
+    from phoenix_harness.backends.kubernetes.overlap import ExperimentClaim, compare
 
     report = compare(ours, [ExperimentClaim("r1", "other", "ns", tuple(theirs), "role=x")])
     assert (report.kind, report.severity) == (kind, severity)
@@ -349,7 +349,7 @@ def test_overlap_severity_thresholds(ours: list[str], theirs: list[str], kind: s
 
 
 def test_pod_diagnosis_names_the_reason_and_the_fix() -> None:
-    from phoenix_harness.kube.diagnose import pod_problems
+    from phoenix_harness.backends.kubernetes.diagnose import pod_problems
 
     pod = {"metadata": {"name": "c-1", "namespace": "ns"}, "spec": {"nodeName": "edge-1"},
            "status": {"containerStatuses": [{"name": "otelcol", "restartCount": 4, "state": {"running": {}},

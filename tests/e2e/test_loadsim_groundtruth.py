@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from phoenix_harness.catalog import Catalog, ProfileCatalog
+from phoenix_harness.core.procs import ProcessRunner
+from phoenix_harness.engine.probe import probe_pipeline
 from phoenix_harness.loadsim import ProcessesDriver
 from phoenix_harness.loadsim.otlp_driver import OtlpFleetDriver
-from phoenix_harness.probe import probe_pipeline
-from phoenix_harness.procs import ProcessRunner
 from phoenix_harness.toolchain import locate_collector
 from tests.conftest import REPO, harness_processes
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from phoenix_harness.errors import PhoenixError
+from phoenix_harness.core.errors import PhoenixError
+from phoenix_harness.core.procs import free_port
 from phoenix_harness.loadsim.otlp import DATAPOINTS_PER_PROCESS, FleetEncoder, OtlpHttpSender, SimProcess
 from phoenix_harness.measure.otlp_sink import OtlpSink, ReceivedResource
-from phoenix_harness.procs import free_port
 from phoenix_harness.toolchain.otelcol import locate_collector
 from tests.conftest import REPO
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from phoenix_harness.procs import port_is_free
+from phoenix_harness.core.procs import port_is_free
 from tests.conftest import INTERRUPTIBLE, REPO, harness_processes
 
 pytestmark = pytest.mark.e2e

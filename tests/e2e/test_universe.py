@@ -22,8 +22,8 @@ import yaml
 
 from phoenix_harness.analysis import ExperimentResult
 from phoenix_harness.catalog import Catalog, ProfileCatalog
-from phoenix_harness.engine import Engine, EngineOptions
-from phoenix_harness.plugin_manager import make_plugin_manager
+from phoenix_harness.engine.plugins import make_plugin_manager
+from phoenix_harness.engine.run import Engine, EngineOptions
 from phoenix_harness.spec import ExperimentSpec, PipelineRef
 from phoenix_harness.toolchain import locate_collector
 from tests.conftest import REPO

@@ -682,7 +682,7 @@ def test_collector_that_lost_confirmed_input_or_failed_to_export_is_named() -> N
 
 
 def test_reports_state_the_rule_and_show_the_interval_against_the_threshold() -> None:
-    from phoenix_harness.events import ExperimentFinished
+    from phoenix_harness.engine.events import ExperimentFinished
     from phoenix_harness.reporting.allure import kpi_table
     from phoenix_harness.reporting.console import ConsoleReporter
 

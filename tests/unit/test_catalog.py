@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from phoenix_harness.catalog import Catalog, PipelineEntry, RenderedPipeline, Wiring, render_pipeline
 from phoenix_harness.catalog.pipelines import HOSTMETRICS_TYPES, REMOTE_WRITE_TYPES
-from phoenix_harness.errors import PhoenixError
+from phoenix_harness.core.errors import PhoenixError
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "otel-configs"

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from phoenix_harness.catalog import Catalog, Wiring, render_pipeline
-from phoenix_harness.errors import PhoenixError
+from phoenix_harness.core.errors import PhoenixError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,8 +7,8 @@ import signal
 import time
 from pathlib import Path
 
+from phoenix_harness.core.procs import ProcessRunner
 from phoenix_harness.loadsim import ProcessesDriver
-from phoenix_harness.procs import ProcessRunner
 from phoenix_harness.spec.parse import profile_from_mapping
 
 

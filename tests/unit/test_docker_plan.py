@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from phoenix_harness.backends.base import BackendOptions
-from phoenix_harness.backends.docker import (
+from phoenix_harness.backends.docker.backend import (
     DockerBackend,
     _owner_alive,
     collector_spec,
@@ -23,10 +23,10 @@ from phoenix_harness.backends.docker import (
     prometheus_spec,
     run_labels,
 )
-from phoenix_harness.backends.docker_engine import LABEL, ImagePlan, _linked_libraries, default_paths, dockerd_path
+from phoenix_harness.backends.docker.engine import LABEL, ImagePlan, _linked_libraries, default_paths, dockerd_path
 from phoenix_harness.cli import main
-from phoenix_harness.errors import InfrastructureError
-from phoenix_harness.plugin_manager import backend_registry, make_plugin_manager
+from phoenix_harness.core.errors import InfrastructureError
+from phoenix_harness.engine.plugins import backend_registry, make_plugin_manager
 from tests.conftest import REPO
 
 

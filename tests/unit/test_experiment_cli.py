@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from phoenix_harness.cli import main
-from phoenix_harness.events import ExperimentStarted, PhaseStarted, Progress
+from phoenix_harness.engine.events import ExperimentStarted, PhaseStarted, Progress
 from phoenix_harness.reporting.status import StatusWriter, read_status
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from phoenix_harness.backends.base import BackendOptions
-from phoenix_harness.backends.docker import DockerBackend
+from phoenix_harness.backends.docker.backend import DockerBackend
 from phoenix_harness.backends.local import LocalBackend
 from phoenix_harness.spec.parse import profile_from_mapping
 from tests.conftest import REPO

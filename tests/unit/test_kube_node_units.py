@@ -7,10 +7,10 @@ import json
 import tarfile
 from pathlib import Path
 
-from phoenix_harness.kube import labels as L
-from phoenix_harness.kube import manifests as M
-from phoenix_harness.kube.images import ImageFile, write_image
-from phoenix_harness.kube.node import _cni_config, _containerd_config, _shim_socket
+from phoenix_harness.backends.kubernetes import labels as L
+from phoenix_harness.backends.kubernetes import manifests as M
+from phoenix_harness.backends.kubernetes.images import ImageFile, write_image
+from phoenix_harness.backends.kubernetes.node import _cni_config, _containerd_config, _shim_socket
 
 
 def spec(**kw: object) -> M.CollectorSpec:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from phoenix_harness.errors import PhoenixError
+from phoenix_harness.core.errors import PhoenixError
 from phoenix_harness.measure.otlp_sink import ReceivedResource
 from phoenix_harness.pipetest.checks import evaluate
 from phoenix_harness.pipetest.inputs import encode, generate

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from phoenix_harness.procs import ProcessRunner, free_port, new_run_id, port_is_free, reap_orphans
+from phoenix_harness.core.procs import ProcessRunner, free_port, new_run_id, port_is_free, reap_orphans
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="process groups are POSIX")
 
@@ -221,8 +221,8 @@ def test_reap_orphans_tolerates_junk(tmp_path: Path) -> None:
 
 
 def test_free_port_never_falls_into_the_ephemeral_range_nor_repeats(monkeypatch: pytest.MonkeyPatch) -> None:
-    from phoenix_harness import procs
-    from phoenix_harness.errors import InfrastructureError
+    from phoenix_harness.core import procs
+    from phoenix_harness.core.errors import InfrastructureError
 
     lo = procs._ephemeral_range()[0]
     few = {procs.PORT_FLOOR + 7, procs.PORT_FLOOR + 1234, lo - 3}  # the only "free" ports on this host
@@ -236,7 +236,7 @@ def test_free_port_never_falls_into_the_ephemeral_range_nor_repeats(monkeypatch:
 
 def test_collector_outside_a_repository_is_a_user_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """'phoenix pipeline validate FILE' run from a folder without otel-configs/: one line, not a traceback."""
-    from phoenix_harness.errors import PhoenixError
+    from phoenix_harness.core.errors import PhoenixError
     from phoenix_harness.toolchain import locate_collector
 
     monkeypatch.delenv("PHOENIX_OTELCOL", raising=False)

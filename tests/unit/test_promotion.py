@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from phoenix_harness.analysis import ExperimentResult, VariantResult, Verdict
-from phoenix_harness.events import ExperimentFinal, ExperimentFinished, TestOutcome
+from phoenix_harness.engine.events import ExperimentFinal, ExperimentFinished, TestOutcome
 from phoenix_harness.reporting import PromotionWriter
 from phoenix_harness.spec import ExperimentSpec, PipelineRef
 

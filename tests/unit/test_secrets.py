@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from phoenix_harness.secrets import MASK, mask, mask_config
+from phoenix_harness.core.secrets import MASK, mask, mask_config
 
 SECRET = "s3cr3t-V4lue.xyz"
 

@@ -26,8 +26,8 @@ from phoenix_harness.catalog import (
     shared_receiver,
 )
 from phoenix_harness.catalog.pipelines import substitute_parameters
-from phoenix_harness.engine import NOISE_TWIN, noise_floor
-from phoenix_harness.errors import PhoenixError
+from phoenix_harness.core.errors import PhoenixError
+from phoenix_harness.engine.run import NOISE_TWIN, noise_floor
 from phoenix_harness.spec import DEFAULT_HOST_CPUS, HARNESS_PROCESS_NAMES, LoadProfile, ProcessGroup
 from phoenix_harness.spec.parse import profile_from_mapping
 from phoenix_harness.toolchain import locate_collector, validate_config
@@ -236,8 +236,8 @@ def render_run(root: Path, tmp: Path, candidate: str, *, driver: str = "processe
                backend_id: str = "local") -> tuple[list[Any], Any, Any]:
     from phoenix_harness.analysis import ExperimentResult, VariantResult
     from phoenix_harness.backends.base import BackendOptions
-    from phoenix_harness.engine import Engine, EngineOptions
-    from phoenix_harness.plugin_manager import backend_registry, make_plugin_manager
+    from phoenix_harness.engine.plugins import backend_registry, make_plugin_manager
+    from phoenix_harness.engine.run import Engine, EngineOptions
     from phoenix_harness.spec import ExperimentSpec, PipelineRef
 
     pm = make_plugin_manager()

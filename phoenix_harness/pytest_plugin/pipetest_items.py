@@ -17,14 +17,14 @@ from typing import Any
 
 import pytest
 
-from phoenix_harness.errors import PhoenixError
+from phoenix_harness.core.errors import PhoenixError
 from phoenix_harness.pipetest import Case, CaseResult, PipelineTestRunner, write_report
 from phoenix_harness.pipetest.report import FILENAME
 
 
 class _State:
     def __init__(self, config: pytest.Config) -> None:
-        from phoenix_harness.pytest_plugin import SESSION_KEY
+        from phoenix_harness.pytest_plugin.plugin import SESSION_KEY
 
         session = config.stash[SESSION_KEY]
         self.reports_dir: Path = session.reports_dir

@@ -11,8 +11,8 @@ import socket
 import threading
 from typing import Any
 
-from phoenix_harness.errors import InfrastructureError
-from phoenix_harness.kube.client import Kube
+from phoenix_harness.backends.kubernetes.client import Kube
+from phoenix_harness.core.errors import InfrastructureError
 
 HOST = "127.0.0.1"
 

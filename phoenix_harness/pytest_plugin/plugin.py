@@ -16,13 +16,13 @@ import pytest
 
 from phoenix_harness.analysis import NOT_MEASURED, ExperimentResult, Verdict
 from phoenix_harness.catalog.allowance import Allowance, allowed_reduction
-from phoenix_harness.engine import Engine, EngineOptions
-from phoenix_harness.errors import PhoenixError
-from phoenix_harness.events import ExperimentFinal, TestOutcome
-from phoenix_harness.options import OPTIONS, find_root, option
+from phoenix_harness.core.errors import PhoenixError
+from phoenix_harness.core.options import OPTIONS, find_root, option
+from phoenix_harness.engine.events import ExperimentFinal, TestOutcome
+from phoenix_harness.engine.plugins import make_plugin_manager
+from phoenix_harness.engine.run import Engine, EngineOptions
 from phoenix_harness.pipetest.model import SUFFIX as PIPELINE_TEST_SUFFIX
-from phoenix_harness.plugin_manager import make_plugin_manager
-from phoenix_harness.pytest_pipetest import InvalidFileItem, pipeline_test_file
+from phoenix_harness.pytest_plugin.pipetest_items import InvalidFileItem, pipeline_test_file
 from phoenix_harness.reporting import ConsoleReporter, PromotionWriter
 from phoenix_harness.reporting.status import StatusWriter
 from phoenix_harness.spec import ExperimentSpec, parse_duration, spec_from_mapping
@@ -323,7 +323,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
     if file_path.name.endswith(".experiment.yaml"):
         return ExperimentFile.from_parent(parent, path=file_path)
-    if file_path.name.endswith(PIPELINE_TEST_SUFFIX):  # pipeline unit tests: phoenix_harness/pytest_pipetest.py
+    if file_path.name.endswith(PIPELINE_TEST_SUFFIX):  # pipeline unit tests (pipetest_items.py)
         return pipeline_test_file(parent, file_path)
     return None
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from phoenix_harness.errors import PhoenixError
+from phoenix_harness.core.errors import PhoenixError
 from phoenix_harness.toolchain.otelcol import cache_dir
 
 REGISTRY = "phoenix.local"
@@ -193,7 +193,7 @@ import contextlib, io, json, os, signal, sys, threading
 from pathlib import Path
 profile, out = sys.argv[1], sys.argv[2]
 threading.Timer(3.0, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
-from phoenix_harness.backends.kubernetes import _run_load
+from phoenix_harness.backends.kubernetes.backend import _run_load
 with contextlib.redirect_stdout(io.StringIO()):
     _run_load(["--profile", profile, "--driver", "processes"])
 files = sorted({m.__file__ for m in list(sys.modules.values()) if getattr(m, "__file__", None)})

@@ -51,18 +51,18 @@ from phoenix_harness.backends.base import (
     DriverLoad,
     LoadHandle,
 )
+from phoenix_harness.backends.kubernetes import labels as L
+from phoenix_harness.backends.kubernetes import manifests as M
+from phoenix_harness.backends.kubernetes.client import DEFAULT_NAMESPACE, Kube, Obj
+from phoenix_harness.backends.kubernetes.diagnose import PodProblem, pod_ready, problems
+from phoenix_harness.backends.kubernetes.render import check_image, pod_wiring
 from phoenix_harness.catalog import RenderedPipeline, Wiring
-from phoenix_harness.errors import InfrastructureError, PhoenixError
+from phoenix_harness.core.errors import InfrastructureError, PhoenixError
+from phoenix_harness.core.procs import free_port
+from phoenix_harness.core.secrets import mask, mask_config
 from phoenix_harness.hookspecs import hookimpl
-from phoenix_harness.kube import labels as L
-from phoenix_harness.kube import manifests as M
-from phoenix_harness.kube.client import DEFAULT_NAMESPACE, Kube, Obj
-from phoenix_harness.kube.diagnose import PodProblem, pod_ready, problems
-from phoenix_harness.kube.render import check_image, pod_wiring
 from phoenix_harness.loadsim import GroundTruth, ProcessRecord
 from phoenix_harness.measure import SELF_JOB
-from phoenix_harness.procs import free_port
-from phoenix_harness.secrets import mask, mask_config
 from phoenix_harness.spec import LoadProfile
 
 DEFAULT_LOAD_IMAGE = "phoenix-harness-load:latest"
@@ -180,7 +180,7 @@ class KubernetesBackend(Backend):
         return self.kube
 
     def start(self) -> None:
-        from phoenix_harness.kube.overlap import ExperimentLeases
+        from phoenix_harness.backends.kubernetes.overlap import ExperimentLeases
 
         self.options.run_dir.mkdir(parents=True, exist_ok=True)
         kube = Kube(context=self.opts.kube_context, namespace=self.opts.namespace, kubeconfig=self.opts.kubeconfig)
@@ -297,7 +297,7 @@ class KubernetesBackend(Backend):
                 "PHOENIX_KUBE_CONTEXT)")
         if self.opts.host_network:
             return deployed  # Prometheus listens on the node's 127.0.0.1, which is this machine
-        from phoenix_harness.kube.portforward import PortForward
+        from phoenix_harness.backends.kubernetes.portforward import PortForward
 
         pod = self._ready_pod({L.NAME: "prometheus", L.PREFIX + "prometheus": self.prom_name})
         self.forward = PortForward(kube, pod, M.PROMETHEUS_PORT)
@@ -370,7 +370,7 @@ class KubernetesBackend(Backend):
         cm = {"apiVersion": "v1", "kind": "ConfigMap",
               "metadata": {"name": name, "namespace": kube.namespace, "labels": labels},
               "data": {key: Path(profile.source).read_text()}}
-        command = ["python", "-m", "phoenix_harness.backends.kubernetes", "load", "--profile",
+        command = ["python", "-m", "phoenix_harness.backends.kubernetes.backend", "load", "--profile",
                    f"/etc/phoenix/load/{key}", "--driver", driver, "--hosts", str(hosts),
                    "--interval", f"{interval_s:g}"]
         if driver == "otlp":
@@ -389,9 +389,9 @@ class KubernetesBackend(Backend):
     def _load_on_host(self, profile: LoadProfile, driver: str, *, hosts: int, interval_s: float) -> LoadHandle:
         """The load as processes of this machine, which is the target node: the collectors see their pids in
         the node's /proc. (On a cluster of other machines the load runs as a Job: ``load_image``.)"""
+        from phoenix_harness.core.procs import ProcessRunner
         from phoenix_harness.loadsim import ProcessesDriver
         from phoenix_harness.loadsim.otlp_driver import OtlpFleetDriver
-        from phoenix_harness.procs import ProcessRunner
 
         self.runner = ProcessRunner(self.options.run_dir)
         d: ProcessesDriver | OtlpFleetDriver
@@ -590,12 +590,12 @@ class _JobLoad(LoadHandle):
 
 def _run_load(argv: Sequence[str]) -> int:
     """Run a load profile in this container and print its ground truth as JSON lines until stopped."""
+    from phoenix_harness.core.procs import ProcessRunner
     from phoenix_harness.loadsim import ProcessesDriver
     from phoenix_harness.loadsim.otlp_driver import OtlpFleetDriver
-    from phoenix_harness.procs import ProcessRunner
     from phoenix_harness.spec import load_profile_file
 
-    parser = argparse.ArgumentParser(prog="python -m phoenix_harness.backends.kubernetes load")
+    parser = argparse.ArgumentParser(prog="python -m phoenix_harness.backends.kubernetes.backend load")
     parser.add_argument("--profile", required=True)
     parser.add_argument("--driver", choices=["processes", "otlp"], default="processes")
     parser.add_argument("--target", action="append", default=[])
@@ -646,5 +646,5 @@ def phoenix_register_backends(registry: BackendRegistry) -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "load":
         sys.exit(_run_load(sys.argv[2:]))
-    print("usage: python -m phoenix_harness.backends.kubernetes load --profile FILE [...]", file=sys.stderr)
+    print("usage: python -m phoenix_harness.backends.kubernetes.backend load --profile FILE [...]", file=sys.stderr)
     sys.exit(2)

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 import yaml
 
-from phoenix_harness.errors import PhoenixError
+from phoenix_harness.core.errors import PhoenixError
 
 F = TypeVar("F", bound=Callable[..., Any])
 OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "json", "yaml"]), default="table",

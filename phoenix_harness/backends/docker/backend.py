@@ -31,16 +31,16 @@ import psutil
 import yaml
 
 from phoenix_harness.backends.base import Backend, BackendRegistry, DeployedVariant, DriverLoad, LoadHandle
-from phoenix_harness.backends.docker_engine import LABEL, ensure_image, image_plans, running_engine_url
+from phoenix_harness.backends.docker.engine import LABEL, ensure_image, image_plans, running_engine_url
 from phoenix_harness.backends.local import HostClaim
 from phoenix_harness.catalog import RenderedPipeline, Wiring
-from phoenix_harness.errors import InfrastructureError, PhoenixError
+from phoenix_harness.core.errors import InfrastructureError, PhoenixError
+from phoenix_harness.core.procs import ProcessRunner, free_port, http_answers, http_ok
+from phoenix_harness.core.secrets import mask
 from phoenix_harness.hookspecs import hookimpl
 from phoenix_harness.loadsim import ProcessesDriver
 from phoenix_harness.loadsim.otlp_driver import OtlpFleetDriver
 from phoenix_harness.measure import SELF_JOB
-from phoenix_harness.procs import ProcessRunner, free_port, http_answers, http_ok
-from phoenix_harness.secrets import mask
 
 TELEMETRY_PORT = 8888
 OTLP_HTTP_PORT = 4318

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from phoenix_harness.catalog import Catalog, ProfileCatalog
-from phoenix_harness.errors import PhoenixError, did_you_mean
+from phoenix_harness.core.errors import PhoenixError, did_you_mean
 from phoenix_harness.spec import load_experiment_file, parse_threshold, spec_from_mapping
 
 

@@ -39,12 +39,12 @@ from typing import IO, Any
 import psutil
 import yaml
 
-from phoenix_harness.errors import InfrastructureError, PhoenixError
-from phoenix_harness.kube import images as I
-from phoenix_harness.kube import labels as L
-from phoenix_harness.kube import manifests as M
-from phoenix_harness.kube.images import images_dir
-from phoenix_harness.procs import Child, ProcessRunner, free_port
+from phoenix_harness.backends.kubernetes import images as I
+from phoenix_harness.backends.kubernetes import labels as L
+from phoenix_harness.backends.kubernetes import manifests as M
+from phoenix_harness.backends.kubernetes.images import images_dir
+from phoenix_harness.core.errors import InfrastructureError, PhoenixError
+from phoenix_harness.core.procs import Child, ProcessRunner, free_port
 
 NODE_BASE = Path(os.environ.get("PHOENIX_KUBE_NODE_DIR", "/var/lib/phoenix-harness/kube-node"))
 CGROUP_ROOT = "phoenix-harness-kube"
@@ -562,7 +562,7 @@ class RealNode:
         ], log_name="kubelet.log")
 
     def _wait_ready(self, deadline: float) -> None:
-        from phoenix_harness.kube.client import Kube
+        from phoenix_harness.backends.kubernetes.client import Kube
 
         kube = Kube(kubeconfig=str(self.admin_kubeconfig))
         while True:
@@ -635,7 +635,7 @@ def host_footprint(base: Path = NODE_BASE) -> dict[str, Any]:
 
 def doctor_lines(root: Path) -> list[str]:
     """What ``phoenix doctor`` says about the test cluster's real node: tools, binaries, images, leftovers."""
-    from phoenix_harness.kube.cluster import binaries_dir, locate_binaries
+    from phoenix_harness.backends.kubernetes.cluster import binaries_dir, locate_binaries
 
     lines = []
     bins = locate_binaries(root)
@@ -657,5 +657,5 @@ def doctor_lines(root: Path) -> list[str]:
     if footprint["processes"] or footprint["mounts"] or footprint["bridge"] or footprint["cgroups"]:
         lines.append(f"  a real node is running or was killed: {len(footprint['processes'])} process(es), "
                      f"{len(footprint['mounts'])} mount(s) (clean up a killed one: "
-                     "python -m phoenix_harness.kube.cluster reap)")
+                     "python -m phoenix_harness.backends.kubernetes.cluster reap)")
     return lines

@@ -6,7 +6,8 @@ and kwok (simulated nodes: they report pods Running without running containers).
 ``go build`` and cached in ``CACHE/kube/<hash of the module>/``; :class:`LocalCluster` starts them on free
 loopback ports with fresh certificates and an admin kubeconfig, and stops them all.
 
-``python -m phoenix_harness.kube.cluster build`` builds (what ``make kube-cluster`` runs); ``... up`` starts a
+``python -m phoenix_harness.backends.kubernetes.cluster build`` builds (what ``make kube-cluster`` runs);
+``... up`` starts a
 cluster and prints its kubeconfig until Ctrl-C.
 """
 
@@ -36,10 +37,10 @@ from pathlib import Path
 import psutil
 import yaml
 
-from phoenix_harness.errors import InfrastructureError, PhoenixError
-from phoenix_harness.kube.images import BuiltImage
-from phoenix_harness.kube.node import RealNode
-from phoenix_harness.procs import Child, ProcessRunner, free_port
+from phoenix_harness.backends.kubernetes.images import BuiltImage
+from phoenix_harness.backends.kubernetes.node import RealNode
+from phoenix_harness.core.errors import InfrastructureError, PhoenixError
+from phoenix_harness.core.procs import Child, ProcessRunner, free_port
 from phoenix_harness.toolchain import cache_dir
 
 WRAPPER = Path("otel-configs") / "kube" / "cluster"
@@ -315,7 +316,7 @@ class LocalCluster:
         node, self.node = self.node, None
         if node is None:
             return []
-        from phoenix_harness.kube.client import Kube
+        from phoenix_harness.backends.kubernetes.client import Kube
 
         def delete_node(name: str) -> None:
             Kube(kubeconfig=str(self.kubeconfig)).delete("v1", "Node", name)
@@ -378,7 +379,7 @@ class LocalCluster:
         ])
 
     def _register_nodes(self, deadline: float) -> None:
-        from phoenix_harness.kube.client import Kube
+        from phoenix_harness.backends.kubernetes.client import Kube
 
         kube = Kube(kubeconfig=str(self.kubeconfig))
         for node in self.nodes:
@@ -406,7 +407,7 @@ class LocalCluster:
 
     def _wait_default_service_account(self, deadline: float) -> None:
         """The controller-manager works once it has made the ``default`` service account (pods need one)."""
-        from phoenix_harness.kube.client import Kube
+        from phoenix_harness.backends.kubernetes.client import Kube
 
         kube = Kube(kubeconfig=str(self.kubeconfig), namespace="default")
         while kube.get("v1", "ServiceAccount", "default") is None:
@@ -467,7 +468,7 @@ UP_PREFIX = "phoenix-kube-"
 
 def reap_stale_work_dirs() -> list[str]:
     """Remove the work folders of ``... cluster up`` runs that were killed (their owner recorded in owner.json)."""
-    from phoenix_harness.kube.node import _owner_alive
+    from phoenix_harness.backends.kubernetes.node import _owner_alive
 
     removed = []
     for folder in Path(tempfile.gettempdir()).glob(f"{UP_PREFIX}*"):
@@ -484,7 +485,7 @@ def reap_stale_work_dirs() -> list[str]:
 def node_images(root: Path) -> tuple[BuiltImage, ...]:
     """The images a real node gets besides pause: the built collector, the host's Prometheus and the load Job's
     image (this machine's Python with the package), when they can be built."""
-    from phoenix_harness.kube import images as I
+    from phoenix_harness.backends.kubernetes import images as I
     from phoenix_harness.toolchain import locate_collector, locate_prometheus
 
     found: list[BuiltImage] = []
@@ -501,7 +502,8 @@ def node_images(root: Path) -> tuple[BuiltImage, ...]:
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m phoenix_harness.kube.cluster", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m phoenix_harness.backends.kubernetes.cluster",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["build", "path", "up", "reap"])
     parser.add_argument("--root", default=".", help="repository root")
     parser.add_argument("--real-node", action="store_true",
@@ -513,7 +515,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
             bins = build_binaries(root, say=lambda m: print(m, flush=True))
             print(f"test cluster binaries (Kubernetes {bins.kubernetes_version}): {bins.directory}")
         elif args.command == "reap":
-            from phoenix_harness.kube.node import NODE_BASE, reap_dead_nodes
+            from phoenix_harness.backends.kubernetes.node import NODE_BASE, reap_dead_nodes
 
             for line in reap_dead_nodes(NODE_BASE):
                 print(line)
@@ -538,8 +540,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
                 print(f"export KUBECONFIG={cluster.kubeconfig}   # started in {cluster.timings['total_s']}s{node}; "
                       "Ctrl-C stops it", flush=True)
                 if cluster.node:
-                    from phoenix_harness.kube import images as I
-                    from phoenix_harness.kube.labels import REAL_NODE
+                    from phoenix_harness.backends.kubernetes import images as I
+                    from phoenix_harness.backends.kubernetes.labels import REAL_NODE
 
                     print(f"export PHOENIX_KUBE_TARGET={REAL_NODE}=true PHOENIX_KUBE_IMAGE={I.COLLECTOR_IMAGE} "
                           f"PHOENIX_KUBE_PROMETHEUS_IMAGE={I.PROMETHEUS_IMAGE} PHOENIX_KUBE_HOST_NETWORK=true "

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from phoenix_harness.kube import labels as L
+from phoenix_harness.backends.kubernetes import labels as L
 
 Obj = dict[str, Any]
 

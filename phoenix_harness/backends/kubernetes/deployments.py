@@ -18,11 +18,11 @@ from typing import Any
 
 import yaml
 
-from phoenix_harness.errors import PhoenixError
-from phoenix_harness.kube import labels as L
-from phoenix_harness.kube import manifests as M
-from phoenix_harness.kube.client import Kube, Obj
-from phoenix_harness.kube.diagnose import PodProblem, pod_ready, problems
+from phoenix_harness.backends.kubernetes import labels as L
+from phoenix_harness.backends.kubernetes import manifests as M
+from phoenix_harness.backends.kubernetes.client import Kube, Obj
+from phoenix_harness.backends.kubernetes.diagnose import PodProblem, pod_ready, problems
+from phoenix_harness.core.errors import PhoenixError
 
 COMPONENT = "pipeline-deployment"
 CONFIG_COMPONENT = "pipeline-config"
@@ -191,7 +191,7 @@ class Deployments:
         ds = self.kube.get("apps/v1", "DaemonSet", name)
         if ds is None or (ds["metadata"].get("labels") or {}).get(L.MANAGED_BY) != L.MANAGER:
             known = [d["name"] for d in self._list_raw()]
-            from phoenix_harness.errors import did_you_mean
+            from phoenix_harness.core.errors import did_you_mean
 
             raise PhoenixError("E438", f"no pipeline deployment '{name}' in namespace {self.kube.namespace}"
                                f"{did_you_mean(name, known)}", where=f"cluster {self.kube.server}",

@@ -13,9 +13,9 @@ One engine user at a time (a host-wide lock); others wait. :meth:`DockerEngine.s
 container and network, stops the engine and undoes what it did to the host: container processes, mounts
 under its roots, its bridges, its cgroups, the files ``dockerd``/``containerd`` create outside their roots.
 After a SIGKILL of the run (the engine dies with it, its containers do not) the next start does the same
-first (:func:`cleanup_host`), and ``python -m phoenix_harness.backends.docker_engine down`` does it on demand.
+first (:func:`cleanup_host`), and ``python -m phoenix_harness.backends.docker.engine down`` does it on demand.
 
-``python -m phoenix_harness.backends.docker_engine prepare`` (what ``make docker-engine`` runs) installs
+``python -m phoenix_harness.backends.docker.engine prepare`` (what ``make docker-engine`` runs) installs
 ``docker.io`` when missing and builds the images; ``... up`` starts the engine and prints its ``DOCKER_HOST``
 until Ctrl-C; ``... status`` says what is there.
 """
@@ -46,8 +46,8 @@ from typing import IO, Any
 
 import psutil
 
-from phoenix_harness.errors import InfrastructureError, PhoenixError
-from phoenix_harness.procs import Child, ProcessRunner
+from phoenix_harness.core.errors import InfrastructureError, PhoenixError
+from phoenix_harness.core.procs import Child, ProcessRunner
 from phoenix_harness.toolchain import cache_dir
 
 BRIDGE = "phx-docker0"
@@ -633,7 +633,7 @@ def _toolchain(root: Path) -> tuple[Path, Path]:
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m phoenix_harness.backends.docker_engine",
+    parser = argparse.ArgumentParser(prog="python -m phoenix_harness.backends.docker.engine",
                                      description=(__doc__ or "").split("\n")[0])
     parser.add_argument("command", choices=["install", "prepare", "up", "down", "status"])
     parser.add_argument("--root", default=".", help="repository root")

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from phoenix_harness.catalog import PipelineEntry, Wiring, render_pipeline
-from phoenix_harness.errors import InfrastructureError
+from phoenix_harness.core.errors import InfrastructureError
+from phoenix_harness.core.procs import ProcessRunner, free_port
 from phoenix_harness.loadsim.otlp import FleetEncoder, OtlpHttpSender, SimProcess
 from phoenix_harness.measure.otlp_sink import OtlpSink, ReceivedResource
-from phoenix_harness.procs import ProcessRunner, free_port
 from phoenix_harness.toolchain import Collector
 
 

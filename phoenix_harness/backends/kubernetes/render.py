@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from phoenix_harness.backends.kubernetes import manifests as M
 from phoenix_harness.catalog import PipelineEntry, RenderedPipeline, Wiring, render_pipeline
-from phoenix_harness.errors import PhoenixError
-from phoenix_harness.kube import manifests as M
+from phoenix_harness.core.errors import PhoenixError
 
 POD_HOST = "0.0.0.0"  # noqa: S104 - inside the pod's own network namespace
 # Processors built into this project's distribution only (otel-configs/components/), not the stock image.

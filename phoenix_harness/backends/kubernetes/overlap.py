@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from phoenix_harness.errors import PhoenixError
-from phoenix_harness.kube import labels as L
-from phoenix_harness.kube.client import Kube, Obj
-from phoenix_harness.kube.manifests import lease
+from phoenix_harness.backends.kubernetes import labels as L
+from phoenix_harness.backends.kubernetes.client import Kube, Obj
+from phoenix_harness.backends.kubernetes.manifests import lease
+from phoenix_harness.core.errors import PhoenixError
 
 LOCK_NAME = "phoenix-harness-experiment-lock"
 LOCK_DURATION_S = 15

@@ -1,6 +1,6 @@
 """Background load simulations for ``phoenix loadsim start|status|stop``.
 
-``start`` launches ``python -m phoenix_harness.loadsim_service`` detached; that process runs one driver,
+``start`` launches ``python -m phoenix_harness.cli.loadsim_service`` detached; that process runs one driver,
 writes its state to ``CACHE/loadsim/ID/state.json`` every second, and on SIGTERM/SIGINT (``stop``) or at
 the end of its duration stops every process it started. Its load processes die with it even on SIGKILL.
 """
@@ -22,10 +22,10 @@ import psutil
 
 from phoenix_harness.backends.local import HostClaim
 from phoenix_harness.catalog import ProfileCatalog
-from phoenix_harness.errors import PhoenixError
+from phoenix_harness.core.errors import PhoenixError
+from phoenix_harness.core.procs import ProcessRunner, new_run_id
 from phoenix_harness.loadsim import ProcessesDriver
 from phoenix_harness.loadsim.otlp_driver import OtlpFleetDriver
-from phoenix_harness.procs import ProcessRunner, new_run_id
 from phoenix_harness.spec import parse_duration
 from phoenix_harness.toolchain import cache_dir
 
@@ -47,7 +47,7 @@ def start_background(root: Path, profile: str, driver: str, duration: str | None
     sim_id = new_run_id()
     work = service_root() / sim_id
     work.mkdir(parents=True)
-    argv = [sys.executable, "-m", "phoenix_harness.loadsim_service", "--id", sim_id, "--root", str(root),
+    argv = [sys.executable, "-m", "phoenix_harness.cli.loadsim_service", "--id", sim_id, "--root", str(root),
             "--profile", profile, "--driver", driver, "--hosts", str(hosts), "--interval", interval]
     if duration:
         argv += ["--duration", duration]
@@ -176,7 +176,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="phoenix_harness.loadsim_service")
+    parser = argparse.ArgumentParser(prog="phoenix_harness.cli.loadsim_service")
     for flag in ("--id", "--root", "--profile", "--driver"):
         parser.add_argument(flag, required=True)
     parser.add_argument("--duration", default=None)

@@ -27,7 +27,7 @@ from typing import IO
 
 import psutil
 
-from phoenix_harness.errors import InfrastructureError
+from phoenix_harness.core.errors import InfrastructureError
 
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True) if os.name == "posix" else None

@@ -1,4 +1,9 @@
-"""Build the pluggy plugin manager: built-ins, the entry-point group ``phoenix_harness``, and extras."""
+"""Build the pluggy plugin manager: the entry-point group ``phoenix_harness`` (the built-in backends are
+entry points of this package, registered exactly as a third party's), the default cost model, and extras.
+
+``check_pending()`` runs once everything is registered: a hook implementation whose name matches no hook
+specification (a typo such as ``phoenix_register_backend``) is an error, not silently ignored.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import pluggy
 
 from phoenix_harness import hookspecs
 from phoenix_harness.backends.base import BackendRegistry
+from phoenix_harness.core.errors import PhoenixError
 
 DEFAULT_COST_MODEL = {"name": "default", "per_series_month": 0.10, "per_million_datapoints": 0.25}
 
@@ -20,18 +26,19 @@ class _DefaultCostModel:
 
 
 def make_plugin_manager(extra: Iterable[object] = ()) -> pluggy.PluginManager:
-    from phoenix_harness.backends import docker, kubernetes, local
-
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    pm.register(local, "phoenix-backend-local")
-    pm.register(kubernetes, "phoenix-backend-kubernetes")
-    pm.register(docker, "phoenix-backend-docker")
     pm.register(_DefaultCostModel(), "phoenix-cost-default")
     pm.load_setuptools_entrypoints(hookspecs.PROJECT)
     for plugin in extra:
         if not pm.is_registered(plugin):
             pm.register(plugin)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        name = pm.get_name(exc.plugin) or repr(exc.plugin)
+        raise PhoenixError("E180", f"plugin '{name}' implements a hook that does not exist: {exc}",
+                           where=name, fix="check the hook's name against phoenix_harness/hookspecs.py") from None
     return pm
 
 

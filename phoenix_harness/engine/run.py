@@ -40,8 +40,10 @@ from phoenix_harness.catalog import (
     shared_receiver,
 )
 from phoenix_harness.catalog.pipelines import substitute_parameters
-from phoenix_harness.errors import InfrastructureError, PhoenixError
-from phoenix_harness.events import (
+from phoenix_harness.core.errors import InfrastructureError, PhoenixError
+from phoenix_harness.core.procs import new_run_id, reap_orphans
+from phoenix_harness.core.secrets import mask_config
+from phoenix_harness.engine.events import (
     ArtifactProduced,
     Event,
     ExperimentFinished,
@@ -51,11 +53,9 @@ from phoenix_harness.events import (
     PhaseStarted,
     Progress,
 )
+from phoenix_harness.engine.plugins import backend_registry
 from phoenix_harness.loadsim import GroundTruth
 from phoenix_harness.measure import PrometheusReader
-from phoenix_harness.plugin_manager import backend_registry
-from phoenix_harness.procs import new_run_id, reap_orphans
-from phoenix_harness.secrets import mask_config
 from phoenix_harness.spec import ExperimentSpec, LoadProfile
 from phoenix_harness.toolchain import cache_dir, locate_collector, locate_prometheus, validate_config
 

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from phoenix_harness.errors import InfrastructureError, PhoenixError
+from phoenix_harness.core.errors import InfrastructureError, PhoenixError
 
 FIELD_MANAGER = "phoenix-harness"
 DEFAULT_NAMESPACE = "phoenix-harness"  # when neither given nor set in the kubeconfig context

@@ -5,7 +5,7 @@ the existing ``pipeline`` group by :func:`pipeline_deploy_commands`; ``phoenix e
 --backend kubernetes`` calls :func:`promote_to_kubernetes` (options from :func:`kube_promote_options`).
 Wiring, in ``cli.py``::
 
-    from phoenix_harness.cli_kube import kube_promote_options, pipeline_deploy_commands, promote_to_kubernetes
+    from phoenix_harness.cli.kube import kube_promote_options, pipeline_deploy_commands, promote_to_kubernetes
 
     pipeline_deploy_commands(pipeline)          # once, after the `pipeline` group is defined
 
@@ -15,7 +15,7 @@ Wiring, in ``cli.py``::
     def experiment_promote(ctx, name, backend, **kube):
         ...
         if backend == "kubernetes":
-            status = promote_to_kubernetes(_root(ctx), name, entry["candidate"], **kube)
+            status = promote_to_kubernetes(project_root(ctx), name, entry["candidate"], **kube)
             click.echo(status.summary())
             return
 
@@ -35,16 +35,16 @@ from typing import Any, TypeVar
 import click
 import yaml
 
+from phoenix_harness.backends.kubernetes import labels as L
+from phoenix_harness.backends.kubernetes import manifests as M
+from phoenix_harness.backends.kubernetes.client import DEFAULT_NAMESPACE, Kube
+from phoenix_harness.backends.kubernetes.deployments import Deployments, DeploymentStatus
+from phoenix_harness.backends.kubernetes.render import check_image, pod_wiring, render_for_pod
 from phoenix_harness.catalog import Catalog
-from phoenix_harness.cli_common import emit_rows, parse_sets, user_errors
-from phoenix_harness.errors import PhoenixError
-from phoenix_harness.kube import labels as L
-from phoenix_harness.kube import manifests as M
-from phoenix_harness.kube.client import DEFAULT_NAMESPACE, Kube
-from phoenix_harness.kube.deployments import Deployments, DeploymentStatus
-from phoenix_harness.kube.render import check_image, pod_wiring, render_for_pod
-from phoenix_harness.options import find_root
-from phoenix_harness.secrets import mask_config
+from phoenix_harness.cli.common import emit_rows, parse_sets, user_errors
+from phoenix_harness.core.errors import PhoenixError
+from phoenix_harness.core.options import find_root
+from phoenix_harness.core.secrets import mask_config
 from phoenix_harness.spec import parse_duration
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -147,7 +147,7 @@ def kube_promote_options(fn: F) -> F:
     return _cluster_options(fn)
 
 
-def _root() -> Path:
+def _env_root() -> Path:
     env = os.environ.get("PHOENIX_ROOT")
     return Path(env) if env else find_root()
 
@@ -156,7 +156,7 @@ def _ctx_root(ctx: click.Context) -> Path:
     obj = ctx.find_root().obj
     if isinstance(obj, dict) and obj.get("root"):
         return Path(str(obj["root"]))
-    return _root()
+    return _env_root()
 
 
 def _print_status(st: DeploymentStatus, output: str) -> None:

@@ -6,7 +6,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 
-from phoenix_harness.errors import PhoenixError
+from phoenix_harness.core.errors import PhoenixError
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "phoenix-harness"

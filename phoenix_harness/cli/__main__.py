@@ -1,0 +1,3 @@
+from phoenix_harness.cli import main
+
+main()

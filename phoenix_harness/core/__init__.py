@@ -1,0 +1,1 @@
+"""Layer 0, core: errors, secrets, processes and ports, option definitions."""

@@ -1,0 +1,1 @@
+"""The pytest plugin: the experiment fixture and marker, pipeline-test items, strategies."""
