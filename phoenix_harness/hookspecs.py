@@ -13,6 +13,7 @@ import pluggy
 if TYPE_CHECKING:
     from phoenix_harness.backends.base import BackendRegistry
     from phoenix_harness.engine.events import Event
+    from phoenix_harness.loadsim.drivers import DriverRegistry
 
 PROJECT = "phoenix_harness"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -28,6 +29,19 @@ def phoenix_register_backends(registry: BackendRegistry) -> None:
         @hookimpl
         def phoenix_register_backends(registry):
             registry.register(MyBackend)   # MyBackend.id == "my-cloud"
+    """
+
+
+@hookspec
+def phoenix_register_drivers(registry: DriverRegistry) -> None:
+    """Add load drivers to the registry, keyed by each driver's own id (``driver:`` in an experiment).
+
+    A driver answers what the engine asks (does it run real processes, does it push into the variants'
+    receivers) and builds the running load; see ``phoenix_harness/loadsim/drivers.py``. Example::
+
+        @hookimpl
+        def phoenix_register_drivers(registry):
+            registry.register(ReplayLoad)   # ReplayLoad.id == "replay", a LoadDriver subclass
     """
 
 

@@ -1,5 +1,6 @@
 """Layer 7, analysis: KPIs, statistics and the verdict of an experiment."""
 
+from phoenix_harness.analysis.categories import NOT_MEASURED
 from phoenix_harness.analysis.kpis import (
     ExperimentResult,
     FailedCheck,
@@ -8,7 +9,7 @@ from phoenix_harness.analysis.kpis import (
     bootstrap_ratio_ci,
     compute_result,
 )
-from phoenix_harness.analysis.verdict import NOT_MEASURED, Verdict, decide, overall_verdict
+from phoenix_harness.analysis.verdict import Verdict, decide, overall_verdict
 
 __all__ = [
     "NOT_MEASURED",

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from phoenix_harness.analysis.categories import COST_MISSED, NOT_MEASURED, category_of_kpi
 from phoenix_harness.analysis.retention import FIDELITY_TOLERANCE, Gap, critical_retention
 from phoenix_harness.analysis.stats import (
     MIN_COLLECTIONS,
@@ -16,7 +17,7 @@ from phoenix_harness.analysis.stats import (
     pair_by_collection,
     reduction_estimate,
 )
-from phoenix_harness.analysis.verdict import NOT_MEASURED, Verdict, decide
+from phoenix_harness.analysis.verdict import Verdict, decide
 from phoenix_harness.loadsim import GroundTruth
 from phoenix_harness.measure import VariantMeasurement
 from phoenix_harness.spec import ExperimentSpec, Threshold
@@ -68,7 +69,7 @@ class FailedCheck:
     check: str
     measured: float | None
     detail: str = ""
-    category: str = "cost target missed"
+    category: str = COST_MISSED
 
     def as_dict(self) -> dict[str, Any]:
         return {"check": self.check, "measured": self.measured, "detail": self.detail, "category": self.category}
@@ -201,7 +202,7 @@ class ExperimentResult:
                               "deterministic": bool(kv and kv.deterministic), "decision": decision,
                               "detail": detail})
             if decision == "fail":
-                failed.append(FailedCheck(t.describe(), measured, detail, category_of(t.kpi)))
+                failed.append(FailedCheck(t.describe(), measured, detail, category_of_kpi(t.kpi)))
             elif decision == "inconclusive":
                 undecided.append(FailedCheck(t.describe(), measured, detail, NEEDS_LONGER))
         return failed, undecided, decisions
@@ -277,14 +278,6 @@ class ExperimentResult:
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
             "raw_dir": self.raw_dir,
         }
-
-
-def category_of(kpi: str) -> str:
-    if kpi.startswith("critical_"):
-        return "critical process lost"
-    if kpi.endswith(("cpu_cores", "memory_rss_bytes")):
-        return "overhead too high"
-    return "cost target missed"
 
 
 def bootstrap_ratio_ci(baseline: Sequence[float], candidate: Sequence[float], *, level: float = 0.95,

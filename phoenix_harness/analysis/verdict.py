@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
+from phoenix_harness.analysis.categories import NOT_MEASURED
+
 
 class Verdict(StrEnum):
     PROMOTE = "promote"
@@ -17,9 +19,6 @@ class Verdict(StrEnum):
         return {Verdict.PROMOTE: 0, Verdict.REJECT: 1, Verdict.INCONCLUSIVE: 3}[self]
 
 
-NOT_MEASURED = "not measured"
-"""Category of a failed check whose KPI is n/a: it makes the experiment inconclusive, never a pass and
-never a reject (DESIGN.md section 5)."""
 
 
 def decide(*, infrastructure_errors: Iterable[str], failed_checks: Iterable[object]) -> Verdict:

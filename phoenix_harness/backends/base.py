@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from phoenix_harness.catalog import RenderedPipeline, Wiring
 from phoenix_harness.core.errors import PhoenixError, did_you_mean
+from phoenix_harness.loadsim.drivers import DriverRegistry, LoadDriver, RunningLoad
 from phoenix_harness.spec import LoadProfile
 
 
@@ -20,6 +21,9 @@ class BackendOptions:
     prometheus: Path
     options: dict[str, Any] = field(default_factory=dict)
     say: Callable[[str], None] = lambda _m: None
+    # The experiment's kind of load (the engine resolves ``driver:`` through the registry); None: the
+    # built-in driver named by ``options['driver']``, ``processes`` by default.
+    load_driver: LoadDriver | None = None
 
 
 @dataclass(slots=True)
@@ -38,13 +42,17 @@ class LoadHandle(ABC):
     @abstractmethod
     def alive_count(self) -> int: ...
 
+    def refused_to_stop(self) -> list[str]:
+        """The load processes that ignored SIGTERM at the stop and had to be killed ("name (pid N)")."""
+        return []
+
     truth: Any
 
 
 class DriverLoad(LoadHandle):
-    """Either load driver (anything with ``truth``, ``stop()`` and ``alive_count()``) as a load handle."""
+    """A running load driver of this process as a load handle."""
 
-    def __init__(self, driver: Any) -> None:
+    def __init__(self, driver: RunningLoad) -> None:
         self.driver = driver
         self.truth = driver.truth
 
@@ -54,6 +62,9 @@ class DriverLoad(LoadHandle):
     def alive_count(self) -> int:
         return int(self.driver.alive_count())
 
+    def refused_to_stop(self) -> list[str]:
+        return list(self.driver.refused_to_stop)
+
 
 class Backend(ABC):
     """One run's environment. ``close()`` must leave nothing behind, whatever happened before."""
@@ -61,8 +72,17 @@ class Backend(ABC):
     id: ClassVar[str]
     description: ClassVar[str] = ""
 
+    load: LoadHandle | None = None
+
     def __init__(self, options: BackendOptions) -> None:
         self.options = options
+
+    @property
+    def load_driver(self) -> LoadDriver:
+        """What kind of load this run has (what the backend asks instead of comparing names)."""
+        if self.options.load_driver is not None:
+            return self.options.load_driver
+        return DriverRegistry.builtin().get(str(self.options.options.get("driver", "processes")))
 
     @abstractmethod
     def start(self) -> None:
@@ -95,9 +115,14 @@ class Backend(ABC):
         raise NotImplementedError(f"backend {self.id} does not share input")
 
     @abstractmethod
-    def start_load(self, profile: LoadProfile, driver: str, *, hosts: int = 1,
+    def start_load(self, profile: LoadProfile, driver: LoadDriver, *, hosts: int = 1,
                    interval_s: float = 2.0) -> LoadHandle:
-        """Start the load simulation (``otlp``: after deploy, to every variant's OTLP endpoint)."""
+        """Start the load simulation (a driver that ``sends_to_receivers``: after deploy, to every variant's
+        OTLP endpoint)."""
+
+    def keep_logs(self, dest: Path) -> None:
+        """Copy what the run's components logged into ``dest`` (the run's raw folder); nothing by default."""
+        return None
 
     @property
     @abstractmethod
@@ -120,9 +145,8 @@ class Backend(ABC):
             return
         self._closed = True
         try:
-            load = getattr(self, "load", None)
-            if load is not None:
-                load.stop()
+            if self.load is not None:
+                self.load.stop()
         finally:
             teardown()
 

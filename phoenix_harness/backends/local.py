@@ -20,12 +20,11 @@ import yaml
 
 from phoenix_harness.backends.base import Backend, BackendRegistry, DeployedVariant, DriverLoad, LoadHandle
 from phoenix_harness.catalog import SOURCE_VARIANT, RenderedPipeline, Wiring
-from phoenix_harness.core.errors import InfrastructureError, PhoenixError
+from phoenix_harness.core.errors import InfrastructureError
 from phoenix_harness.core.procs import Child, ProcessRunner, free_port, http_ok
 from phoenix_harness.core.secrets import mask
 from phoenix_harness.hookspecs import hookimpl
-from phoenix_harness.loadsim import ProcessesDriver
-from phoenix_harness.loadsim.otlp_driver import OtlpFleetDriver
+from phoenix_harness.loadsim.drivers import LoadDriver
 from phoenix_harness.measure import SELF_JOB
 from phoenix_harness.spec import LoadProfile
 from phoenix_harness.toolchain import cache_dir
@@ -117,7 +116,7 @@ class LocalBackend(Backend):
 
     def start(self) -> None:
         self.options.run_dir.mkdir(parents=True, exist_ok=True)
-        if self.options.options.get("driver", "processes") == "processes":
+        if self.load_driver.real_processes:
             self._claim()  # before any port is chosen: waiting for another run must not age our ports
         self.prom_port = free_port()
 
@@ -305,23 +304,15 @@ class LocalBackend(Backend):
                                           fix="see its log in the run's raw folder")
             time.sleep(0.05)
 
-    def start_load(self, profile: LoadProfile, driver: str, *, hosts: int = 1,
+    def start_load(self, profile: LoadProfile, driver: LoadDriver, *, hosts: int = 1,
                    interval_s: float = 2.0) -> LoadHandle:
-        if driver == "otlp":
-            if not self.otlp_http_ports:
-                raise PhoenixError("E407", "the otlp driver needs variants wired with an OTLP receiver",
-                                   fix="deploy the variants before starting otlp load")
-            targets = {v: f"http://{HOST}:{p}" for v, p in self.otlp_http_ports.items()}  # accounted per variant
-            fleet = OtlpFleetDriver(profile, targets, hosts=hosts, interval_s=interval_s)
-            self.load = DriverLoad(fleet)
-            fleet.start()
-            return self.load
-        if driver != "processes":
-            raise PhoenixError("E407", f"unknown load driver '{driver}'", fix="use driver: processes or otlp")
-        self._claim()
-        d = ProcessesDriver(profile, self.runner)
-        self.load = DriverLoad(d)
-        d.start()
+        if driver.real_processes:
+            self._claim()
+        targets = {v: f"http://{HOST}:{p}" for v, p in self.otlp_http_ports.items()}  # accounted per variant
+        running = driver.create(profile, runner=self.runner, targets=targets if driver.sends_to_receivers else {},
+                                hosts=hosts, interval_s=interval_s)
+        self.load = DriverLoad(running)
+        running.start()
         return self.load
 
     def check(self) -> None:

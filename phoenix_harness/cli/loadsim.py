@@ -9,6 +9,7 @@ from phoenix_harness.cli.app import main, project_root
 from phoenix_harness.cli.common import OUTPUT, emit_rows, user_errors
 from phoenix_harness.cli.loadsim_service import list_states, start_background
 from phoenix_harness.cli.loadsim_service import stop as stop_background
+from phoenix_harness.loadsim.drivers import DriverRegistry
 
 # --- load profiles -------------------------------------------------------------------------------
 
@@ -34,7 +35,7 @@ def loadsim_list(ctx: click.Context, output: str) -> None:
 
 @loadsim.command("start")
 @click.argument("profile")
-@click.option("--driver", type=click.Choice(["processes", "otlp"]), default="processes", show_default=True,
+@click.option("--driver", type=click.Choice(DriverRegistry.builtin().ids()), default="processes", show_default=True,
               help="real OS processes on this host, or a synthetic fleet sent as OTLP")
 @click.option("--duration", default=None, help="stop by itself after this long (default: until 'stop')")
 @click.option("--target", default=None, metavar="ENDPOINT",

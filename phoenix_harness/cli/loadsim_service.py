@@ -24,8 +24,8 @@ from phoenix_harness.backends.local import HostClaim
 from phoenix_harness.catalog import ProfileCatalog
 from phoenix_harness.core.errors import PhoenixError
 from phoenix_harness.core.procs import ProcessRunner, new_run_id
-from phoenix_harness.loadsim import ProcessesDriver
-from phoenix_harness.loadsim.otlp_driver import OtlpFleetDriver
+from phoenix_harness.engine.plugins import driver_registry, make_plugin_manager
+from phoenix_harness.loadsim.drivers import DriverRegistry, RunningLoad
 from phoenix_harness.spec import parse_duration
 from phoenix_harness.toolchain import cache_dir
 
@@ -36,11 +36,18 @@ def service_root() -> Path:
     return path
 
 
+
+def _drivers() -> DriverRegistry:
+    """Every registered load driver, plugins' included."""
+    return driver_registry(make_plugin_manager())
+
+
 def start_background(root: Path, profile: str, driver: str, duration: str | None, target: str | None,
                      hosts: int, interval: str) -> dict[str, Any]:
     ProfileCatalog(root / "load-profiles").get(profile)  # fail fast on a bad name
-    if driver == "otlp" and not target:
-        raise PhoenixError("E520", "the otlp driver needs --target", fix="pass --target http://127.0.0.1:4318")
+    kind = _drivers().get(driver)
+    if kind.sends_to_receivers and not target:
+        raise PhoenixError("E520", f"the {driver} driver needs --target", fix="pass --target http://127.0.0.1:4318")
     if duration:
         parse_duration(duration, where="--duration")
     parse_duration(interval, where="--interval")
@@ -136,19 +143,19 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     runner = ProcessRunner(work)
     claim = HostClaim(lambda _m: None, f"phoenix loadsim {args.id} ({args.profile})")
-    driver: ProcessesDriver | OtlpFleetDriver | None = None
+    driver: RunningLoad | None = None
     try:
         profile = ProfileCatalog(Path(args.root) / "load-profiles").get(args.profile)
         duration = parse_duration(args.duration, where="--duration") if args.duration else None
         interval = parse_duration(args.interval, where="--interval")
         state["duration_s"] = duration
-        if args.driver == "otlp":
-            driver = OtlpFleetDriver(profile, [args.target], hosts=args.hosts, interval_s=interval)
-        else:
+        kind = _drivers().get(args.driver)
+        if kind.real_processes:
             # Real processes on this host: the same host claim an experiment takes (they would see each
             # other's processes). A held claim fails the start at once (E412) rather than waiting unseen.
             claim.acquire(force=False, timeout_s=0.0)
-            driver = ProcessesDriver(profile, runner)
+        driver = kind.create(profile, runner=runner, targets=[args.target] if args.target else [],
+                             hosts=args.hosts, interval_s=interval)
         driver.start()
         state["state"] = "running"
         start = time.monotonic()

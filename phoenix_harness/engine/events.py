@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from phoenix_harness.analysis.categories import COST_MISSED
+
 if TYPE_CHECKING:
     from phoenix_harness.analysis import ExperimentResult
 
@@ -82,7 +84,7 @@ class TestOutcome(Event):
     test: str
     outcome: str
     message: str = ""
-    category: str = "cost target missed"
+    category: str = COST_MISSED
 
 
 @dataclass(frozen=True, slots=True)

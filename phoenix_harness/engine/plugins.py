@@ -15,6 +15,7 @@ import pluggy
 from phoenix_harness import hookspecs
 from phoenix_harness.backends.base import BackendRegistry
 from phoenix_harness.core.errors import PhoenixError
+from phoenix_harness.loadsim.drivers import DriverRegistry
 
 DEFAULT_COST_MODEL = {"name": "default", "per_series_month": 0.10, "per_million_datapoints": 0.25}
 
@@ -45,4 +46,10 @@ def make_plugin_manager(extra: Iterable[object] = ()) -> pluggy.PluginManager:
 def backend_registry(pm: pluggy.PluginManager) -> BackendRegistry:
     registry = BackendRegistry()
     pm.hook.phoenix_register_backends(registry=registry)
+    return registry
+
+
+def driver_registry(pm: pluggy.PluginManager) -> DriverRegistry:
+    registry = DriverRegistry()
+    pm.hook.phoenix_register_drivers(registry=registry)
     return registry

@@ -53,7 +53,7 @@ from phoenix_harness.engine.events import (
     PhaseStarted,
     Progress,
 )
-from phoenix_harness.engine.plugins import backend_registry
+from phoenix_harness.engine.plugins import backend_registry, driver_registry
 from phoenix_harness.loadsim import GroundTruth
 from phoenix_harness.measure import PrometheusReader
 from phoenix_harness.spec import ExperimentSpec, LoadProfile
@@ -123,11 +123,12 @@ class Engine:
                 for note in reap_orphans(runs_root):
                     self.say(spec.name, note)
                 run_dir = runs_root / new_run_id()
+                load_driver = driver_registry(self.pm).get(spec.driver)
                 backend_cls = backend_registry(self.pm).get(self.options.backend)
                 backend = backend_cls(BackendOptions(run_dir, collector.path, prometheus.path,
                                                      {**self.options.backend_options, "experiment": spec.name,
                                                       "driver": spec.driver},
-                                                     lambda m: self.say(spec.name, m)))
+                                                     lambda m: self.say(spec.name, m), load_driver))
                 backend.start()
                 rendered, source = self._render(spec, backend, profile, collector.path.name, result)
                 for r in [*rendered, *([source] if source else [])]:
@@ -176,13 +177,14 @@ class Engine:
                    ("candidate", self.catalog.get(spec.candidate.name), spec.candidate)]
         overrides = {role: {**{k: v for k, v in spec.parameters.items() if k in entry.parameters},
                             **dict(ref.parameters)} for role, entry, ref in entries}
+        driver = backend.load_driver
         universe = None
-        if spec.driver == "processes" and not profile.include_host:
+        if driver.real_processes and not profile.include_host:
             universe = Universe.of(profile, backend.load_parent_pid(), reserved=[collector_name])
         shared: dict[str, Any] | None = None
-        if spec.driver == "otlp":
+        if driver.sends_to_receivers:
             result.input = "shared"
-            result.input_note = "the otlp driver sends the same datapoints to every variant"
+            result.input_note = f"the {driver.id} driver sends the same datapoints to every variant"
         else:
             shared, why = shared_receiver([substitute_parameters(entry, overrides[role])[0]
                                            for role, entry, _ in entries])
@@ -191,10 +193,9 @@ class Engine:
             result.input = "shared" if shared is not None else "separate"
             result.input_note = (f"{why}: one scrape is sent to every variant" if shared is not None
                                  else f"{why}: every variant scrapes for itself")
-        result.universe = (universe.describe() if universe is not None else "the synthetic fleet"
-                           if spec.driver == "otlp" else "every process of the host (include_host)")
+        result.universe = universe.describe() if universe is not None else driver.measures
         self.say(spec.name, f"measuring {result.universe}; input {result.input} ({result.input_note})")
-        receiver = "otlp" if spec.driver == "otlp" or shared is not None else "host_metrics"
+        receiver = "otlp" if driver.sends_to_receivers or shared is not None else "host_metrics"
         rendered: list[RenderedPipeline] = []
         for role, entry, _ in entries:
             wiring = backend.wiring(role, collection_interval_s=spec.collection_interval_s, receiver=receiver)
@@ -202,7 +203,7 @@ class Engine:
                                          host_cpus=profile.host_cpus)
             rendered.append(render_pipeline(entry, wiring, overrides[role]))
         if shared is None:
-            if spec.driver == "processes" and backend.shares_input:
+            if driver.real_processes and backend.shares_input:
                 # The noise floor of separate scrapes: the baseline's twin, scraping for itself beside it.
                 wiring = backend.wiring(NOISE_TWIN, collection_interval_s=spec.collection_interval_s,
                                         receiver=receiver)
@@ -237,9 +238,7 @@ class Engine:
         try:
             if backend is not None:
                 with contextlib.suppress(Exception):
-                    keep = getattr(backend, "keep_logs", None)
-                    if keep:
-                        keep(raw_dir)
+                    backend.keep_logs(raw_dir)
                 try:
                     backend.close()
                 except KeyboardInterrupt as exc:
@@ -247,8 +246,7 @@ class Engine:
                     result.infrastructure_errors.append("interrupted by the user during the teardown")
                 except BaseException as exc:  # noqa: BLE001 - recorded, the experiment still ends
                     self._internal_error(result, raw_dir, "teardown", exc)
-                refused = list(getattr(getattr(getattr(backend, "load", None), "driver", None),
-                                       "refused_to_stop", []))
+                refused = backend.load.refused_to_stop() if backend.load is not None else []
                 if refused:
                     result.infrastructure_errors.append(
                         f"error[E504] {len(refused)} load process(es) ignored SIGTERM and had to be killed: "
@@ -299,14 +297,15 @@ class Engine:
         profile = self.profiles.get(spec.load)
         t0 = time.monotonic()
         self.emit(PhaseStarted(spec.name, "deploy"))
-        if spec.driver == "otlp":  # synthetic fleet: send once the receivers listen
+        driver = backend.load_driver
+        if driver.sends_to_receivers:  # e.g. a synthetic fleet: send once the receivers listen
             deployed = backend.deploy(rendered)
             t_deployed = time.monotonic()
-            load = backend.start_load(profile, spec.driver, hosts=spec.hosts, interval_s=spec.collection_interval_s)
+            load = backend.start_load(profile, driver, hosts=spec.hosts, interval_s=spec.collection_interval_s)
             timings["load_start_s"] = time.monotonic() - t_deployed
             t_collectors = t0
         else:  # real processes exist before the first scrape
-            load = backend.start_load(profile, spec.driver, hosts=spec.hosts, interval_s=spec.collection_interval_s)
+            load = backend.start_load(profile, driver, hosts=spec.hosts, interval_s=spec.collection_interval_s)
             t_collectors = time.monotonic()
             timings["load_start_s"] = t_collectors - t0
             deployed = backend.deploy(rendered)

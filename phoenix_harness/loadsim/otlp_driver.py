@@ -50,6 +50,7 @@ class OtlpFleetDriver:
         self.hosts = hosts
         self.interval_s = interval_s
         self.truth = GroundTruth(driver=self.name, profile=profile.name)
+        self.refused_to_stop: list[str] = []  # a synthetic fleet has no process to refuse a stop
         self.truth.targets = {name: TargetAccount() for name in self.target_names}
         self._rng = random.Random(seed)
         self._sims: list[_Sim] = []

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from phoenix_harness.analysis import NOT_MEASURED, ExperimentResult, Verdict
+from phoenix_harness.analysis.categories import category_of_message
 from phoenix_harness.catalog.allowance import Allowance, allowed_reduction
 from phoenix_harness.core.errors import PhoenixError
 from phoenix_harness.core.options import OPTIONS, find_root, option
@@ -266,8 +267,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if result is not None and report.failed and report.when in ("setup", "call"):
         crash = getattr(report.longrepr, "reprcrash", None)
         message = (crash.message if crash is not None else str(report.longrepr).splitlines()[-1])[:500]
-        category = "critical process lost" if "critical" in message else (
-            "overhead too high" if ("cpu_cores" in message or "memory_rss" in message) else "cost target missed")
+        category = category_of_message(message)
         if report.when == "setup":
             kind = "error"  # the test could not run (its fixture failed)
         elif call.excinfo is not None and call.excinfo.errisinstance(LookupError) and "not measured" in message:

@@ -17,26 +17,14 @@ import allure
 from allure_commons import plugin_manager as allure_hooks
 
 from phoenix_harness.analysis import ExperimentResult
+from phoenix_harness.analysis.categories import allure_categories
 from phoenix_harness.analysis.kpis import DECISION_RULE
 from phoenix_harness.core.secrets import mask
 from phoenix_harness.engine.events import ArtifactProduced, Event, PhaseFinished, PhaseStarted
 from phoenix_harness.hookspecs import hookimpl
 from phoenix_harness.reporting.chart import render_chart
 
-CATEGORIES = [
-    {"name": "needs a longer window", "matchedStatuses": ["failed", "broken", "skipped"],
-     "messageRegex": "(?s).*needs a longer window.*"},
-    {"name": "infrastructure", "matchedStatuses": ["failed", "broken", "skipped"],
-     "messageRegex": ".*(inconclusive|error\\[E[0-9]+\\]).*"},
-    {"name": "critical process lost", "matchedStatuses": ["failed"],
-     "messageRegex": "(?s)(critical_|.*>\\.critical_|.*lost critical).*"},
-    {"name": "overhead too high", "matchedStatuses": ["failed"],
-     "messageRegex": "(?s)((baseline|candidate)\\.(cpu_cores|memory_rss_bytes)"
-                     "|.*\\.cpu_cores|.*\\.memory_rss_bytes).*"},
-    {"name": "cost target missed", "matchedStatuses": ["failed"],
-     "messageRegex": "(?s).*(cost_reduction|cardinality_reduction|\\.series|datapoints_per_minute|monthly_cost).*"},
-    {"name": "infrastructure", "matchedStatuses": ["broken", "skipped"]},
-]
+CATEGORIES = allure_categories()  # the rules of phoenix_harness/analysis/categories.py
 
 
 class AllureReporter:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from phoenix_harness.analysis import Verdict, overall_verdict
+from phoenix_harness.analysis.categories import COST_MISSED
 from phoenix_harness.core.errors import PhoenixError
 from phoenix_harness.core.secrets import mask
 from phoenix_harness.engine.events import Event, ExperimentFinal, ExperimentFinished, TestOutcome
@@ -125,7 +126,7 @@ class PromotionWriter:
                 return
             for f in failures:
                 _fold_outcome(entry, TestOutcome(experiment, f["test"], f.get("outcome", "failed"), f["message"],
-                                                 f.get("category", "cost target missed")))
+                                                 f.get("category", COST_MISSED)))
 
     def document(self) -> dict[str, Any]:
         with self._lock:

@@ -22,3 +22,21 @@ CASES = {
 def test_category(message: str) -> None:
     got = next(c["name"] for c in CATEGORIES if "messageRegex" in c and re.fullmatch(c["messageRegex"], message))
     assert got == CASES[message]
+
+
+# The plugin (from a failed test's message) and the engine (from a failed threshold's KPI) agree with Allure.
+@pytest.mark.parametrize("message", [m for m, c in CASES.items() if c != "infrastructure"])
+def test_a_failed_tests_category_is_the_one_allure_shows(message: str) -> None:
+    from phoenix_harness.analysis.categories import category_of_message
+
+    assert category_of_message(message) == CASES[message]
+
+
+@pytest.mark.parametrize(("kpi", "category"), [("critical_retention", "critical process lost"),
+                                               ("candidate.cpu_cores", "overhead too high"),
+                                               ("candidate.memory_rss_bytes", "overhead too high"),
+                                               ("cost_reduction", "cost target missed")])
+def test_a_failed_thresholds_category_comes_from_its_kpi(kpi: str, category: str) -> None:
+    from phoenix_harness.analysis.categories import category_of_kpi
+
+    assert category_of_kpi(kpi) == category

@@ -18,7 +18,8 @@ from phoenix_harness.analysis import (
     overall_verdict,
 )
 from phoenix_harness.analysis.accounting import load_problems
-from phoenix_harness.analysis.kpis import MIN_DPM, category_of
+from phoenix_harness.analysis.categories import category_of_kpi as category_of
+from phoenix_harness.analysis.kpis import MIN_DPM
 from phoenix_harness.analysis.retention import critical_retention, match_times, spans_of
 from phoenix_harness.analysis.stats import block_length, mann_whitney_u, pair_by_collection, reduction_estimate
 from phoenix_harness.loadsim import GroundTruth, ProcessRecord

@@ -15,6 +15,7 @@ import pytest
 from phoenix_harness.backends.base import BackendOptions
 from phoenix_harness.backends.docker.backend import DockerBackend
 from phoenix_harness.backends.local import LocalBackend
+from phoenix_harness.loadsim.drivers import DriverRegistry
 from phoenix_harness.spec.parse import profile_from_mapping
 from tests.conftest import REPO
 
@@ -52,7 +53,7 @@ def test_docker_backend_processes_load_takes_the_host_claim(tmp_path: Path, cach
     backend = DockerBackend(options(tmp_path))
     backend.options.run_dir.mkdir(parents=True)
     try:
-        backend.start_load(PROFILE, "processes")
+        backend.start_load(PROFILE, DriverRegistry.builtin().get("processes"))
         assert claim_held(cache)
     finally:
         backend.close()

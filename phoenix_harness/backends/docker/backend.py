@@ -38,8 +38,7 @@ from phoenix_harness.core.errors import InfrastructureError, PhoenixError
 from phoenix_harness.core.procs import ProcessRunner, free_port, http_answers, http_ok
 from phoenix_harness.core.secrets import mask
 from phoenix_harness.hookspecs import hookimpl
-from phoenix_harness.loadsim import ProcessesDriver
-from phoenix_harness.loadsim.otlp_driver import OtlpFleetDriver
+from phoenix_harness.loadsim.drivers import LoadDriver
 from phoenix_harness.measure import SELF_JOB
 
 TELEMETRY_PORT = 8888
@@ -147,7 +146,7 @@ class DockerBackend(Backend):
             raise InfrastructureError("E471", "no Docker engine is reachable", where=self.engine_url or "DOCKER_HOST",
                                       fix="start one ('make docker-engine-up' starts the project's own, or set "
                                           "DOCKER_HOST), or use --phoenix-backend local")
-        if self.options.options.get("driver", "processes") == "processes":
+        if self.load_driver.real_processes:
             self._claim()
         try:
             self._client = docker.from_env(**self._client_kw(), timeout=120)
@@ -248,16 +247,14 @@ class DockerBackend(Backend):
                                timeout_s=float(os.environ.get("PHOENIX_LOCK_TIMEOUT_S", "1800")))
             self._claimed = True
 
-    def start_load(self, profile: Any, driver: str, *, hosts: int = 1, interval_s: float = 2.0) -> LoadHandle:
-        load: ProcessesDriver | OtlpFleetDriver
-        if driver == "otlp":
-            targets = {v: f"http://127.0.0.1:{port}" for v, port in self.otlp_ports.items()}
-            load = OtlpFleetDriver(profile, targets, hosts=hosts, interval_s=interval_s)
-        else:
+    def start_load(self, profile: Any, driver: LoadDriver, *, hosts: int = 1, interval_s: float = 2.0) -> LoadHandle:
+        if driver.real_processes:
             self._claim()
-            load = ProcessesDriver(profile, self.runner)
-        self.load = DriverLoad(load)
-        load.start()
+        targets = {v: f"http://127.0.0.1:{port}" for v, port in self.otlp_ports.items()}
+        running = driver.create(profile, runner=self.runner, targets=targets if driver.sends_to_receivers else {},
+                                hosts=hosts, interval_s=interval_s)
+        self.load = DriverLoad(running)
+        running.start()
         return self.load
 
     def check(self) -> None:

@@ -62,6 +62,7 @@ from phoenix_harness.core.procs import free_port
 from phoenix_harness.core.secrets import mask, mask_config
 from phoenix_harness.hookspecs import hookimpl
 from phoenix_harness.loadsim import GroundTruth, ProcessRecord
+from phoenix_harness.loadsim.drivers import DriverRegistry, LoadDriver
 from phoenix_harness.measure import SELF_JOB
 from phoenix_harness.spec import LoadProfile
 
@@ -354,11 +355,12 @@ class KubernetesBackend(Backend):
         states["prometheus"] = "ready" if ready >= 1 else "starting"
         return states, found
 
-    def start_load(self, profile: LoadProfile, driver: str, *, hosts: int = 1,
+    def start_load(self, profile: LoadProfile, driver: LoadDriver, *, hosts: int = 1,
                    interval_s: float = 2.0) -> LoadHandle:
         kube = self._k()
-        if driver not in ("processes", "otlp"):
-            raise PhoenixError("E407", f"unknown load driver '{driver}'", fix="use driver: processes or otlp")
+        if driver.id not in DriverRegistry.builtin().ids():
+            raise PhoenixError("E407", f"the load Job runs built-in drivers only, not '{driver.id}'",
+                               fix=f"use driver: {' or '.join(DriverRegistry.builtin().ids())}, or load_on_host")
         if self.opts.load_on_host:
             return self._load_on_host(profile, driver, hosts=hosts, interval_s=interval_s)
         if not profile.source or not Path(profile.source).is_file():
@@ -371,9 +373,9 @@ class KubernetesBackend(Backend):
               "metadata": {"name": name, "namespace": kube.namespace, "labels": labels},
               "data": {key: Path(profile.source).read_text()}}
         command = ["python", "-m", "phoenix_harness.backends.kubernetes.backend", "load", "--profile",
-                   f"/etc/phoenix/load/{key}", "--driver", driver, "--hosts", str(hosts),
+                   f"/etc/phoenix/load/{key}", "--driver", driver.id, "--hosts", str(hosts),
                    "--interval", f"{interval_s:g}"]
-        if driver == "otlp":
+        if driver.sends_to_receivers:
             for v in self.variants.values():
                 command += ["--target", f"http://{v.name}.{kube.namespace}.svc:{M.OTLP_HTTP_PORT}"]
         objs = [cm, *M.load_job(name, kube.namespace, labels, image=self.opts.load_image,
@@ -382,27 +384,24 @@ class KubernetesBackend(Backend):
         for obj in objs:
             self.applied.append(obj)
             kube.apply(obj)
-        self.load = _JobLoad(kube, name, profile, driver, self.nodes[0] if self.nodes else "", self.options.say)
+        self.load = _JobLoad(kube, name, profile, driver.id, self.nodes[0] if self.nodes else "", self.options.say)
         self.load.start(follow=not self.simulated)
         return self.load
 
-    def _load_on_host(self, profile: LoadProfile, driver: str, *, hosts: int, interval_s: float) -> LoadHandle:
+    def _load_on_host(self, profile: LoadProfile, driver: LoadDriver, *, hosts: int,
+                      interval_s: float) -> LoadHandle:
         """The load as processes of this machine, which is the target node: the collectors see their pids in
         the node's /proc. (On a cluster of other machines the load runs as a Job: ``load_image``.)"""
         from phoenix_harness.core.procs import ProcessRunner
-        from phoenix_harness.loadsim import ProcessesDriver
-        from phoenix_harness.loadsim.otlp_driver import OtlpFleetDriver
 
         self.runner = ProcessRunner(self.options.run_dir)
-        d: ProcessesDriver | OtlpFleetDriver
-        if driver == "otlp":
+        targets: list[str] = []
+        if driver.sends_to_receivers:
             if not self.opts.host_network:
                 raise PhoenixError("E452", "load_on_host with the otlp driver needs host_network (the collectors' "
                                    "OTLP ports on 127.0.0.1)", where="backend options", fix="set host_network=true")
             targets = [f"http://127.0.0.1:{v.wiring.otlp_http_port}" for v in self.variants.values()]
-            d = OtlpFleetDriver(profile, targets, hosts=hosts, interval_s=interval_s)
-        else:
-            d = ProcessesDriver(profile, self.runner)
+        d = driver.create(profile, runner=self.runner, targets=targets, hosts=hosts, interval_s=interval_s)
         handle = DriverLoad(d)
         self.host_load = handle
         d.start()
@@ -591,13 +590,12 @@ class _JobLoad(LoadHandle):
 def _run_load(argv: Sequence[str]) -> int:
     """Run a load profile in this container and print its ground truth as JSON lines until stopped."""
     from phoenix_harness.core.procs import ProcessRunner
-    from phoenix_harness.loadsim import ProcessesDriver
-    from phoenix_harness.loadsim.otlp_driver import OtlpFleetDriver
     from phoenix_harness.spec import load_profile_file
 
     parser = argparse.ArgumentParser(prog="python -m phoenix_harness.backends.kubernetes.backend load")
     parser.add_argument("--profile", required=True)
-    parser.add_argument("--driver", choices=["processes", "otlp"], default="processes")
+    drivers = DriverRegistry.builtin()
+    parser.add_argument("--driver", choices=drivers.ids(), default="processes")
     parser.add_argument("--target", action="append", default=[])
     parser.add_argument("--hosts", type=int, default=1)
     parser.add_argument("--interval", type=float, default=2.0)
@@ -609,11 +607,8 @@ def _run_load(argv: Sequence[str]) -> int:
     work = Path(os.environ.get("TMPDIR", "/tmp")) / "phoenix-load"  # noqa: S108 - the container's own /tmp
     work.mkdir(parents=True, exist_ok=True)
     runner = ProcessRunner(work)
-    driver: ProcessesDriver | OtlpFleetDriver
-    if args.driver == "otlp":
-        driver = OtlpFleetDriver(profile, args.target, hosts=args.hosts, interval_s=args.interval)
-    else:
-        driver = ProcessesDriver(profile, runner)
+    driver = drivers.get(args.driver).create(profile, runner=runner, targets=args.target, hosts=args.hosts,
+                                             interval_s=args.interval)
     seen: dict[int, bool] = {}
 
     def emit() -> None:
