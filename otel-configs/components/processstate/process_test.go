@@ -163,6 +163,7 @@ func TestCollectMetricValues(t *testing.T) {
 	mem.SetName("process.memory.usage")
 	mem.SetEmptyGauge().DataPoints().AppendEmpty().SetIntValue(1000)
 	mem.Gauge().DataPoints().AppendEmpty().SetDoubleValue(24.5)
+	mem.Gauge().DataPoints().AppendEmpty().SetDoubleValue(math.Inf(-1))
 	other := ms.AppendEmpty()
 	other.SetName("process.memory.virtual")
 	other.SetEmptySum().DataPoints().AppendEmpty().SetIntValue(1 << 40)
@@ -177,7 +178,7 @@ func TestCollectMetricValues(t *testing.T) {
 	assert.InDelta(t, 10.0, p.cpu.value, 0, "NaN and Inf count as 0; int gauge points add")
 	assert.Equal(t, ts(2), p.cpu.ts, "latest timestamp")
 	assert.Equal(t, ts(-60), p.cpu.start, "earliest non-zero start")
-	assert.InDelta(t, 1024.5, p.Memory, 0, "histograms and other metrics are ignored")
+	assert.InDelta(t, 1024.5, p.Memory, 0, "Inf counts as 0; histograms and other metrics are ignored")
 
 	bare := statetest.Build(baseTime, statetest.Proc{PID: 8, Name: "x", NoCPU: true})
 	hosts, _ = e.collect(bare.ResourceMetrics())

@@ -148,6 +148,7 @@ func TestExpiryByTTL(t *testing.T) {
 func TestExpiryByTTLDisabled(t *testing.T) {
 	tr := newRateTracker(100, 0)
 	call(tr, baseTime, "quiet", sample(1, 1, 0, -100))
-	call(tr, baseTime.Add(24*time.Hour), "busy", sample(2, 1, 0, -100))
-	assert.Equal(t, 2, tr.entries())
+	call(tr, baseTime, "busy", sample(1, 1, 0, -100), sample(2, 1, 0, -100))
+	call(tr, baseTime.Add(24*time.Hour), "busy", sample(1, 2, 10, -100))
+	assert.Equal(t, 3, tr.entries(), "neither the silent host nor the absent process expire by time")
 }
