@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
+
+	"phoenix-harness.dev/otelcol/processstate/statetest"
 )
 
 // testConfig is a processor configuration that embeds the shared one, the
@@ -42,34 +44,19 @@ func TestDefaultConfig(t *testing.T) {
 }
 
 func TestValidateShared(t *testing.T) {
-	tests := []struct {
-		name    string
-		mutate  func(*Config)
-		wantErr string
-	}{
-		{name: "valid critical pattern", mutate: func(c *Config) { c.CriticalPattern = "otelcol.*|sshd" }},
-		{name: "no host grouping", mutate: func(c *Config) { c.HostAttribute = "" }},
-		{name: "ttl disabled", mutate: func(c *Config) { c.StateTTL = 0 }},
-		{name: "bad regex", mutate: func(c *Config) { c.CriticalPattern = "([a-z" }, wantErr: "invalid critical_pattern"},
-		{name: "empty name attribute", mutate: func(c *Config) { c.NameAttribute = "" }, wantErr: "name_attribute"},
-		{name: "empty pid attribute", mutate: func(c *Config) { c.PIDAttribute = "" }, wantErr: "pid_attribute"},
-		{name: "empty cpu metric", mutate: func(c *Config) { c.CPUMetric = "" }, wantErr: "cpu_metric"},
-		{name: "empty memory metric", mutate: func(c *Config) { c.MemoryMetric = "" }, wantErr: "memory_metric"},
-		{name: "stale intervals zero", mutate: func(c *Config) { c.StaleIntervals = 0 }, wantErr: "stale_intervals must be >= 1"},
-		{name: "negative ttl", mutate: func(c *Config) { c.StateTTL = -time.Second }, wantErr: "state_ttl must be >= 0"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg := DefaultConfig()
-			tt.mutate(&cfg)
-			err := cfg.ValidateShared()
-			if tt.wantErr == "" {
-				require.NoError(t, err)
-				return
-			}
-			require.ErrorContains(t, err, tt.wantErr)
-		})
-	}
+	statetest.CheckValidate(t, newTestConfig, []statetest.ConfigCase[*testConfig]{
+		{Name: "valid critical pattern", Mutate: func(c *testConfig) { c.CriticalPattern = "otelcol.*|sshd" }},
+		{Name: "no host grouping", Mutate: func(c *testConfig) { c.HostAttribute = "" }},
+		{Name: "ttl disabled", Mutate: func(c *testConfig) { c.StateTTL = 0 }},
+		{Name: "bad regex", Mutate: func(c *testConfig) { c.CriticalPattern = "([a-z" }, WantErr: "invalid critical_pattern"},
+		{Name: "empty name attribute", Mutate: func(c *testConfig) { c.NameAttribute = "" }, WantErr: "name_attribute"},
+		{Name: "empty pid attribute", Mutate: func(c *testConfig) { c.PIDAttribute = "" }, WantErr: "pid_attribute"},
+		{Name: "empty cpu metric", Mutate: func(c *testConfig) { c.CPUMetric = "" }, WantErr: "cpu_metric"},
+		{Name: "empty memory metric", Mutate: func(c *testConfig) { c.MemoryMetric = "" }, WantErr: "memory_metric"},
+		{Name: "stale intervals zero", Mutate: func(c *testConfig) { c.StaleIntervals = 0 }, WantErr: "stale_intervals must be >= 1"},
+		{Name: "negative ttl", Mutate: func(c *testConfig) { c.StateTTL = -time.Second }, WantErr: "state_ttl must be >= 0"},
+		{Name: "negative min_rate (the embedding type's own rule)", Mutate: func(c *testConfig) { c.MinRate = -1 }, WantErr: "min_rate"},
+	})
 }
 
 func TestValidateSharedReportsAllErrors(t *testing.T) {

@@ -13,32 +13,62 @@ import (
 	"go.opentelemetry.io/otel/metric"
 )
 
-// Decide is a processor's own rule. It gets the processes of one host in one
-// call, CPU rates filled in, and returns those to drop.
-type Decide func(h *Host) (drop []*Process)
+// Rule is a processor's own decision. Drop gets the processes of one host in
+// one call, CPU rates filled in, and returns those to drop.
+type Rule interface {
+	Drop(h *Host) []*Process
+}
 
-// Kind describes one processor built on this module: its identity and how
-// its rule is made from its configuration. Everything else (finding the
-// processes, CPU rates and their state, removing the dropped resources,
-// counting) is the same for every kind.
+// configuration is a processor's configuration type: it embeds Config, whose
+// shared method it promotes.
+type configuration interface {
+	component.Config
+	shared() *Config
+}
+
+func (cfg *Config) shared() *Config { return cfg }
+
+// Kind is one processor built on this module: its identity, its
+// configuration and its rule. Everything else (finding the processes, CPU
+// rates and their state, removing the dropped resources, counting) is the
+// same for every kind.
 type Kind struct {
-	Type      component.Type
-	Stability component.StabilityLevel
-	// ScopeName is the instrumentation scope of the processor's counters.
-	ScopeName string
-	// DefaultConfig returns the processor's default configuration.
-	DefaultConfig func() component.Config
-	// Rule returns the processor's Decide for cfg (a validated configuration
-	// of the processor's own type) and the shared part of cfg.
-	Rule func(set processor.Settings, cfg component.Config) (Decide, *Config)
+	typ       component.Type
+	stability component.StabilityLevel
+	scopeName string
+	defaults  func() component.Config
+	rule      func(processor.Settings, component.Config) (Rule, *Config)
+}
+
+// NewKind returns the kind of processor typ. scopeName is the
+// instrumentation scope of its counters; defaults returns its default
+// configuration (a type that embeds Config); newRule makes its rule from a
+// validated configuration.
+func NewKind[C configuration, R Rule](
+	typ component.Type,
+	stability component.StabilityLevel,
+	scopeName string,
+	defaults func() C,
+	newRule func(processor.Settings, C) R,
+) Kind {
+	return Kind{
+		typ:       typ,
+		stability: stability,
+		scopeName: scopeName,
+		defaults:  func() component.Config { return defaults() },
+		rule: func(set processor.Settings, cfg component.Config) (Rule, *Config) {
+			c := cfg.(C)
+			return newRule(set, c), c.shared()
+		},
+	}
 }
 
 // NewFactory returns a factory for the kind's processor (metrics only).
 func (k Kind) NewFactory() processor.Factory {
 	return processor.NewFactory(
-		k.Type,
-		k.DefaultConfig,
-		processor.WithMetrics(k.createMetrics, k.Stability),
+		k.typ,
+		k.defaults,
+		processor.WithMetrics(k.createMetrics, k.stability),
 	)
 }
 
@@ -66,7 +96,7 @@ func (k Kind) createMetrics(
 type Processor struct {
 	extract extractor
 	rates   *rateTracker
-	decide  Decide
+	rule    Rule
 	now     func() time.Time
 
 	keptCounter    metric.Int64Counter
@@ -75,37 +105,32 @@ type Processor struct {
 
 // NewProcessor builds the kind's processor for cfg.
 func (k Kind) NewProcessor(set processor.Settings, cfg component.Config) (*Processor, error) {
-	decide, shared := k.Rule(set, cfg)
+	rule, shared := k.rule(set, cfg)
 	extract, err := newExtractor(shared)
 	if err != nil {
 		return nil, err
 	}
-	meter := set.MeterProvider.Meter(k.ScopeName)
-	name := k.Type.String()
-	kept, err := meter.Int64Counter(
-		"otelcol_processor_"+name+"_processes_kept",
-		metric.WithDescription("Number of process resources kept by the "+name+" processor."),
-		metric.WithUnit("{processes}"),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("creating kept counter: %w", err)
+	p := &Processor{
+		extract: extract,
+		rates:   newRateTracker(shared.StaleIntervals, shared.StateTTL),
+		rule:    rule,
+		now:     time.Now,
 	}
-	dropped, err := meter.Int64Counter(
-		"otelcol_processor_"+name+"_processes_dropped",
-		metric.WithDescription("Number of process resources dropped by the "+name+" processor."),
-		metric.WithUnit("{processes}"),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("creating dropped counter: %w", err)
+	meter := set.MeterProvider.Meter(k.scopeName)
+	for _, c := range []struct {
+		counter *metric.Int64Counter
+		what    string
+	}{{&p.keptCounter, "kept"}, {&p.droppedCounter, "dropped"}} {
+		*c.counter, err = meter.Int64Counter(
+			"otelcol_processor_"+k.typ.String()+"_processes_"+c.what,
+			metric.WithDescription("Number of process resources "+c.what+" by the "+k.typ.String()+" processor."),
+			metric.WithUnit("{processes}"),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("creating %s counter: %w", c.what, err)
+		}
 	}
-	return &Processor{
-		extract:        extract,
-		rates:          newRateTracker(shared.StaleIntervals, shared.StateTTL),
-		decide:         decide,
-		now:            time.Now,
-		keptCounter:    kept,
-		droppedCounter: dropped,
-	}, nil
+	return p, nil
 }
 
 // SetClock replaces the wall clock used for state_ttl (tests).
@@ -128,7 +153,7 @@ func (p *Processor) ProcessMetrics(ctx context.Context, md pmetric.Metrics) (pme
 	drop := make([]bool, rms.Len())
 	dropped := 0
 	for _, h := range hosts {
-		for _, pr := range p.decide(h) {
+		for _, pr := range p.rule.Drop(h) {
 			if !drop[pr.Index] {
 				drop[pr.Index] = true
 				dropped++

@@ -10,79 +10,61 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processorhelper"
 	"go.opentelemetry.io/collector/processor/processortest"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"phoenix-harness.dev/otelcol/processstate/statetest"
 )
 
 var testType = component.MustNewType("min_rate")
 
-// testKind drops the non-critical processes below min_rate cores.
-var testKind = Kind{
-	Type:          testType,
-	Stability:     component.StabilityLevelDevelopment,
-	ScopeName:     "phoenix-harness.dev/otelcol/processstate/test",
-	DefaultConfig: func() component.Config { return &testConfig{Config: DefaultConfig(), MinRate: 0.05} },
-	Rule: func(_ processor.Settings, cfg component.Config) (Decide, *Config) {
-		c := cfg.(*testConfig)
-		return func(h *Host) (drop []*Process) {
-			for _, p := range h.Procs {
-				if !p.Critical && p.CPURate < c.MinRate {
-					drop = append(drop, p)
-				}
-			}
-			return drop
-		}, &c.Config
-	},
+// minRate drops the non-critical processes below min_rate cores.
+type minRate struct{ min float64 }
+
+func (r minRate) Drop(h *Host) (drop []*Process) {
+	for _, p := range h.Procs {
+		if !p.Critical && p.CPURate < r.min {
+			drop = append(drop, p)
+		}
+	}
+	return drop
 }
 
+func newTestConfig() *testConfig { return &testConfig{Config: DefaultConfig(), MinRate: 0.05} }
+
+var testKind = NewKind(testType, component.StabilityLevelDevelopment, "phoenix-harness.dev/otelcol/processstate/test",
+	newTestConfig, func(_ processor.Settings, c *testConfig) minRate { return minRate{c.MinRate} })
+
+// newTestProcessor builds a processor of testKind with a test clock.
 func newTestProcessor(t *testing.T, mutate func(*testConfig)) (*Processor, *statetest.Clock) {
-	t.Helper()
-	cfg := testKind.DefaultConfig().(*testConfig)
+	cfg := newTestConfig()
 	if mutate != nil {
 		mutate(cfg)
 	}
-	require.NoError(t, cfg.Validate())
-	p, err := testKind.NewProcessor(processortest.NewNopSettings(testType), cfg)
-	require.NoError(t, err)
-	clock := &statetest.Clock{T: baseTime}
-	p.SetClock(clock.Now)
-	return p, clock
+	return statetest.NewProcessor(t, testKind.NewProcessor, testType, cfg)
 }
 
-func run(t *testing.T, p *Processor, md pmetric.Metrics) pmetric.Metrics {
-	t.Helper()
-	out, err := p.ProcessMetrics(context.Background(), md)
-	require.NoError(t, err)
-	return out
-}
+var run = statetest.Run
 
 func TestFactory(t *testing.T) {
 	f := testKind.NewFactory()
 	assert.Equal(t, testType, f.Type())
 	assert.Equal(t, component.StabilityLevelDevelopment, f.MetricsStability())
 
-	sink := new(consumertest.MetricsSink)
-	p, err := f.CreateMetrics(context.Background(), processortest.NewNopSettings(f.Type()), f.CreateDefaultConfig(), sink)
-	require.NoError(t, err)
-	assert.True(t, p.Capabilities().MutatesData)
-	require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
 	started := baseTime.Add(-100 * time.Second)
-	require.NoError(t, p.ConsumeMetrics(context.Background(), statetest.Build(baseTime,
+	out := statetest.ThroughFactory(t, f, f.CreateDefaultConfig(), statetest.Build(baseTime,
 		statetest.Proc{PID: 1, Name: "busy", CPU: 10, Start: started}, // 0.1 cores
 		statetest.Proc{PID: 2, Name: "idle", CPU: 1, Start: started},  // 0.01 cores
-	)))
-	require.NoError(t, p.Shutdown(context.Background()))
-	require.Len(t, sink.AllMetrics(), 1)
-	assert.Equal(t, []int64{1}, statetest.PIDs(sink.AllMetrics()[0]))
+	))
+	require.NotNil(t, out)
+	assert.Equal(t, []int64{1}, statetest.PIDs(*out))
+	assert.Nil(t, statetest.ThroughFactory(t, f, f.CreateDefaultConfig(), statetest.Build(baseTime, statetest.Proc{PID: 2, Name: "idle"})),
+		"an empty batch is not forwarded")
 
-	_, err = f.CreateTraces(context.Background(), processortest.NewNopSettings(f.Type()), f.CreateDefaultConfig(), consumertest.NewNop())
+	_, err := f.CreateTraces(context.Background(), processortest.NewNopSettings(f.Type()), f.CreateDefaultConfig(), consumertest.NewNop())
 	require.Error(t, err, "traces are not supported")
 	processortest.VerifyShutdown(t, f, f.CreateDefaultConfig())
 }
@@ -141,38 +123,24 @@ func TestProcessorNothingLeft(t *testing.T) {
 	assert.Equal(t, 0, p.TrackedProcesses(), "no CPU samples, no state")
 }
 
+type dropFirstTwice struct{}
+
+func (dropFirstTwice) Drop(h *Host) []*Process { return []*Process{h.Procs[0], h.Procs[0]} }
+
 func TestProcessorDropsAProcessOnceWhenRuleRepeatsIt(t *testing.T) {
-	k := testKind
-	k.Rule = func(_ processor.Settings, cfg component.Config) (Decide, *Config) {
-		return func(h *Host) []*Process { return []*Process{h.Procs[0], h.Procs[0]} }, &cfg.(*testConfig).Config
-	}
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
-	set := processortest.NewNopSettings(testType)
-	set.TelemetrySettings = tel.NewTelemetrySettings()
-	p, err := k.NewProcessor(set, k.DefaultConfig())
+	k := NewKind(testType, component.StabilityLevelDevelopment, "test", newTestConfig,
+		func(processor.Settings, *testConfig) dropFirstTwice { return dropFirstTwice{} })
+	set, counter := statetest.Telemetry(t, testType)
+	p, err := k.NewProcessor(set, newTestConfig())
 	require.NoError(t, err)
 	out := run(t, p, statetest.Build(baseTime, statetest.Proc{PID: 1, Name: "a"}, statetest.Proc{PID: 2, Name: "b"}))
 	assert.Equal(t, []int64{2}, statetest.PIDs(out))
-	assert.Equal(t, int64(1), counterValue(t, tel, "otelcol_processor_min_rate_processes_dropped"))
-}
-
-func counterValue(t *testing.T, tel *componenttest.Telemetry, name string) int64 {
-	t.Helper()
-	m, err := tel.GetMetric(name)
-	require.NoError(t, err, name)
-	sum, ok := m.Data.(metricdata.Sum[int64])
-	require.True(t, ok, name)
-	require.Len(t, sum.DataPoints, 1, name)
-	return sum.DataPoints[0].Value
+	assert.Equal(t, int64(1), counter("otelcol_processor_min_rate_processes_dropped"))
 }
 
 func TestProcessorCounters(t *testing.T) {
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
-	set := processortest.NewNopSettings(testType)
-	set.TelemetrySettings = tel.NewTelemetrySettings()
-	p, err := testKind.NewProcessor(set, testKind.DefaultConfig())
+	set, counter := statetest.Telemetry(t, testType)
+	p, err := testKind.NewProcessor(set, newTestConfig())
 	require.NoError(t, err)
 
 	started := baseTime.Add(-100 * time.Second)
@@ -185,8 +153,8 @@ func TestProcessorCounters(t *testing.T) {
 	run(t, p, md)
 	run(t, p, statetest.Build(baseTime, statetest.Proc{PID: 4, Name: "d"}, statetest.Proc{PID: 5, Name: "e", CPU: 50, Start: started}))
 
-	assert.Equal(t, int64(2), counterValue(t, tel, "otelcol_processor_min_rate_processes_kept"), "non-process resources are not counted")
-	assert.Equal(t, int64(3), counterValue(t, tel, "otelcol_processor_min_rate_processes_dropped"))
+	assert.Equal(t, int64(2), counter("otelcol_processor_min_rate_processes_kept"), "non-process resources are not counted")
+	assert.Equal(t, int64(3), counter("otelcol_processor_min_rate_processes_dropped"))
 }
 
 func TestProcessorStateExpiresOnTheClock(t *testing.T) {
