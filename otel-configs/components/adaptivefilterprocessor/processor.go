@@ -10,12 +10,9 @@ import (
 	"phoenix-harness.dev/otelcol/processstate"
 )
 
-// componentType is the component type of the adaptive_filter processor.
-var componentType = component.MustNewType("adaptive_filter")
-
 // kind is the adaptive_filter processor: the shared process machinery with
 // the load-scaled thresholds and the cap as its rule.
-var kind = processstate.NewKind(componentType, component.StabilityLevelDevelopment,
+var kind = processstate.NewKind(component.MustNewType("adaptive_filter"), component.StabilityLevelDevelopment,
 	"phoenix-harness.dev/otelcol/adaptivefilterprocessor", createDefaultConfig, newAdaptiveFilter)
 
 // NewFactory returns a factory for the adaptive_filter processor (metrics only).
@@ -99,18 +96,6 @@ func (f *adaptiveFilter) Drop(h *processstate.Host) (drop []*processstate.Proces
 		return drop
 	}
 	room := max(f.maxSeries-critical, 0)
-	sort.SliceStable(candidates, func(i, j int) bool {
-		a, b := candidates[i], candidates[j]
-		if a.CPURate != b.CPURate {
-			return a.CPURate > b.CPURate
-		}
-		if a.Memory != b.Memory {
-			return a.Memory > b.Memory
-		}
-		if a.PID != b.PID {
-			return a.PID < b.PID
-		}
-		return a.Index < b.Index
-	})
+	processstate.SortBusiest(candidates, false)
 	return append(drop, candidates[room:]...)
 }

@@ -27,14 +27,15 @@ var baseTime = statetest.BaseTime
 
 const mib = 1 << 20
 
+// newTestProcessor builds a processor with 4 CPUs per host unless mutate
+// says otherwise, and a test clock.
 func newTestProcessor(t *testing.T, mutate func(*Config)) (*processstate.Processor, *statetest.Clock) {
-	t.Helper()
-	cfg := createDefaultConfig()
-	cfg.NumCPUs = 4
-	if mutate != nil {
-		mutate(cfg)
-	}
-	return statetest.NewProcessor(t, kind.NewProcessor, componentType, cfg)
+	return statetest.NewProcessor(t, kind, createDefaultConfig(), func(c *Config) {
+		c.NumCPUs = 4
+		if mutate != nil {
+			mutate(c)
+		}
+	})
 }
 
 var run = statetest.Run
@@ -156,7 +157,7 @@ func newTestFilter(t *testing.T, mutate func(*Config)) *adaptiveFilter {
 		mutate(cfg)
 	}
 	require.NoError(t, cfg.Validate())
-	return newAdaptiveFilter(processortest.NewNopSettings(componentType), cfg)
+	return newAdaptiveFilter(processortest.NewNopSettings(kind.Type()), cfg)
 }
 
 func TestMultiplierSelection(t *testing.T) {
@@ -371,12 +372,13 @@ func TestMaxSeriesTieBreak(t *testing.T) {
 	})
 	started := baseTime.Add(-100 * time.Second)
 	md := statetest.Build(baseTime,
-		statetest.Proc{PID: 9, Name: "a", CPU: 10, Mem: 100, Start: started},
-		statetest.Proc{PID: 5, Name: "b", CPU: 10, Mem: 100, Start: started},
-		statetest.Proc{PID: 7, Name: "c", CPU: 10, Mem: 200, Start: started},
-		statetest.Proc{PID: 3, Name: "d", CPU: 10, Mem: 50, Start: started},
+		statetest.Proc{PID: 4, Name: "a", CPU: 10, Mem: 300, Start: started},
+		statetest.Proc{PID: 2, Name: "b", CPU: 10, Mem: 300, Start: started},
+		statetest.Proc{PID: 6, Name: "c", CPU: 20, Mem: 10, Start: started},
+		statetest.Proc{PID: 1, Name: "d", CPU: 10, Mem: 20, Start: started},
 	)
-	assert.Equal(t, []int64{5, 7}, statetest.PIDs(run(t, p, md)))
+	// The cap keeps the busiest: CPU first (6), then memory, then lower pid (2 before 4).
+	assert.Equal(t, []int64{2, 6}, statetest.PIDs(run(t, p, md)))
 }
 
 func TestNeverExceedsMaxSeriesExceptCritical(t *testing.T) {
@@ -488,7 +490,7 @@ func TestRatesFromDeltas(t *testing.T) {
 }
 
 func TestTelemetryCounters(t *testing.T) {
-	set, counter := statetest.Telemetry(t, componentType)
+	set, counter := statetest.Telemetry(t, kind.Type())
 	p, err := kind.NewProcessor(set, createDefaultConfig())
 	require.NoError(t, err)
 	md := statetest.Build(baseTime,

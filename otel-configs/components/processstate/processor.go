@@ -63,6 +63,9 @@ func NewKind[C configuration, R Rule](
 	}
 }
 
+// Type is the component type of the kind's processor.
+func (k Kind) Type() component.Type { return k.typ }
+
 // NewFactory returns a factory for the kind's processor (metrics only).
 func (k Kind) NewFactory() processor.Factory {
 	return processor.NewFactory(

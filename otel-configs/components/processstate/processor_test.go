@@ -38,13 +38,8 @@ func newTestConfig() *testConfig { return &testConfig{Config: DefaultConfig(), M
 var testKind = NewKind(testType, component.StabilityLevelDevelopment, "phoenix-harness.dev/otelcol/processstate/test",
 	newTestConfig, func(_ processor.Settings, c *testConfig) minRate { return minRate{c.MinRate} })
 
-// newTestProcessor builds a processor of testKind with a test clock.
 func newTestProcessor(t *testing.T, mutate func(*testConfig)) (*Processor, *statetest.Clock) {
-	cfg := newTestConfig()
-	if mutate != nil {
-		mutate(cfg)
-	}
-	return statetest.NewProcessor(t, testKind.NewProcessor, testType, cfg)
+	return statetest.NewProcessor(t, testKind, newTestConfig(), mutate)
 }
 
 var run = statetest.Run

@@ -22,12 +22,7 @@ import (
 var baseTime = statetest.BaseTime
 
 func newTestProcessor(t *testing.T, mutate func(*Config)) (*processstate.Processor, *statetest.Clock) {
-	t.Helper()
-	cfg := createDefaultConfig()
-	if mutate != nil {
-		mutate(cfg)
-	}
-	return statetest.NewProcessor(t, kind.NewProcessor, componentType, cfg)
+	return statetest.NewProcessor(t, kind, createDefaultConfig(), mutate)
 }
 
 var run = statetest.Run
@@ -80,16 +75,16 @@ func TestConfigUnmarshal(t *testing.T) {
 	cfg := createDefaultConfig()
 	require.NoError(t, conf.Unmarshal(cfg))
 	require.NoError(t, cfg.Validate())
-	assert.Equal(t, 5, cfg.K)
-	assert.Equal(t, "memory", cfg.Metric)
-	assert.Equal(t, "otelcol-.*|sshd", cfg.CriticalPattern)
-	assert.Equal(t, "process.command", cfg.NameAttribute)
-	assert.Equal(t, "host.id", cfg.HostAttribute)
-	assert.Equal(t, "process.pid", cfg.PIDAttribute)
-	assert.Equal(t, "my.cpu", cfg.CPUMetric)
-	assert.Equal(t, "my.mem", cfg.MemoryMetric)
-	assert.Equal(t, 3, cfg.StaleIntervals)
-	assert.Equal(t, 90*time.Second, cfg.StateTTL)
+	assert.Equal(t, &Config{K: 5, Metric: "memory", Config: processstate.Config{
+		CriticalPattern: "otelcol-.*|sshd",
+		NameAttribute:   "process.command",
+		HostAttribute:   "host.id",
+		PIDAttribute:    "process.pid", // not configured: the default
+		CPUMetric:       "my.cpu",
+		MemoryMetric:    "my.mem",
+		StaleIntervals:  3,
+		StateTTL:        90 * time.Second,
+	}}, cfg)
 
 	bad := confmap.NewFromStringMap(map[string]any{"no_such_key": 1})
 	require.Error(t, bad.Unmarshal(createDefaultConfig()))
@@ -305,19 +300,9 @@ func TestRankByMemory(t *testing.T) {
 	assert.Equal(t, []int64{2, 4}, statetest.PIDs(run(t, p, md)))
 }
 
-func TestTieBreaks(t *testing.T) {
-	p, _ := newTestProcessor(t, func(c *Config) { c.K = 2 })
-	started := baseTime.Add(-100 * time.Second)
-	md := statetest.Build(baseTime,
-		statetest.Proc{PID: 9, Name: "a", CPU: 10, Mem: 100, Start: started},
-		statetest.Proc{PID: 5, Name: "b", CPU: 10, Mem: 100, Start: started},
-		statetest.Proc{PID: 7, Name: "c", CPU: 10, Mem: 200, Start: started},
-		statetest.Proc{PID: 3, Name: "d", CPU: 10, Mem: 50, Start: started},
-	)
-	// Equal CPU: highest memory (7) first, then lower pid among equals (5 < 9).
-	assert.Equal(t, []int64{5, 7}, statetest.PIDs(run(t, p, md)))
-
-	// No CPU metric at all: memory then pid decide.
+// Ties are ranked by processstate.SortBusiest (tested there); with no CPU
+// metric at all, memory and then pid decide.
+func TestTieBreaksWithoutCPUMetric(t *testing.T) {
 	p2, _ := newTestProcessor(t, func(c *Config) { c.K = 1 })
 	md2 := statetest.Build(baseTime, statetest.Proc{PID: 8, Name: "a", NoCPU: true}, statetest.Proc{PID: 4, Name: "b", NoCPU: true})
 	assert.Equal(t, []int64{4}, statetest.PIDs(run(t, p2, md2)))
@@ -328,7 +313,7 @@ func TestTieBreaks(t *testing.T) {
 // ---------------------------------------------------------------------------
 
 func TestTelemetryCounters(t *testing.T) {
-	set, counter := statetest.Telemetry(t, componentType)
+	set, counter := statetest.Telemetry(t, kind.Type())
 	cfg := createDefaultConfig()
 	cfg.K = 2
 	p, err := kind.NewProcessor(set, cfg)

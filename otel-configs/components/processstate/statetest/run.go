@@ -26,20 +26,23 @@ type Clocked interface {
 	SetClock(now func() time.Time)
 }
 
-// NewProcessor validates cfg, builds a processor of type typ with
-// newProcessor (a processstate.Kind's NewProcessor) and sets its wall clock
-// to a Clock at BaseTime.
-func NewProcessor[P Clocked](
-	t testing.TB,
-	newProcessor func(processor.Settings, component.Config) (P, error),
-	typ component.Type,
-	cfg component.Config,
-) (P, *Clock) {
+// Kind is what NewProcessor needs of a processstate.Kind.
+type Kind[P Clocked] interface {
+	Type() component.Type
+	NewProcessor(set processor.Settings, cfg component.Config) (P, error)
+}
+
+// NewProcessor applies mutate (when not nil) to cfg, validates it, builds
+// the kind's processor and sets its wall clock to a Clock at BaseTime.
+func NewProcessor[P Clocked, C component.Config](t testing.TB, kind Kind[P], cfg C, mutate func(C)) (P, *Clock) {
 	t.Helper()
-	if v, ok := cfg.(interface{ Validate() error }); ok {
+	if mutate != nil {
+		mutate(cfg)
+	}
+	if v, ok := any(cfg).(interface{ Validate() error }); ok {
 		require.NoError(t, v.Validate())
 	}
-	p, err := newProcessor(processortest.NewNopSettings(typ), cfg)
+	p, err := kind.NewProcessor(processortest.NewNopSettings(kind.Type()), cfg)
 	require.NoError(t, err)
 	clock := &Clock{T: BaseTime}
 	p.SetClock(clock.Now)

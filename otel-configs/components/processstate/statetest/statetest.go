@@ -48,12 +48,7 @@ func AddProcess(md pmetric.Metrics, ts time.Time, p Proc) {
 	}
 
 	if !p.NoCPU {
-		m := sm.Metrics().AppendEmpty()
-		m.SetName("process.cpu.time")
-		m.SetUnit("s")
-		sum := m.SetEmptySum()
-		sum.SetIsMonotonic(true)
-		sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		sum := cumulativeSum(sm, "process.cpu.time", "s", true)
 		for state, share := range map[string]float64{"user": 0.75, "system": 0.25, "wait": 0} {
 			dp := sum.DataPoints().AppendEmpty()
 			dp.Attributes().PutStr("state", state)
@@ -63,12 +58,7 @@ func AddProcess(md pmetric.Metrics, ts time.Time, p Proc) {
 		}
 	}
 	for _, name := range []string{"process.memory.usage", "process.memory.virtual"} {
-		m := sm.Metrics().AppendEmpty()
-		m.SetName(name)
-		m.SetUnit("By")
-		sum := m.SetEmptySum()
-		sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-		dp := sum.DataPoints().AppendEmpty()
+		dp := cumulativeSum(sm, name, "By", false).DataPoints().AppendEmpty()
 		dp.SetStartTimestamp(start)
 		dp.SetTimestamp(now)
 		if name == "process.memory.usage" {
@@ -77,12 +67,7 @@ func AddProcess(md pmetric.Metrics, ts time.Time, p Proc) {
 			dp.SetIntValue(p.Mem * 4)
 		}
 	}
-	m := sm.Metrics().AppendEmpty()
-	m.SetName("process.disk.io")
-	m.SetUnit("By")
-	sum := m.SetEmptySum()
-	sum.SetIsMonotonic(true)
-	sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	sum := cumulativeSum(sm, "process.disk.io", "By", true)
 	for _, dir := range []string{"read", "write"} {
 		dp := sum.DataPoints().AppendEmpty()
 		dp.Attributes().PutStr("direction", dir)
@@ -90,6 +75,16 @@ func AddProcess(md pmetric.Metrics, ts time.Time, p Proc) {
 		dp.SetTimestamp(now)
 		dp.SetIntValue(1024)
 	}
+}
+
+func cumulativeSum(sm pmetric.ScopeMetrics, name, unit string, monotonic bool) pmetric.Sum {
+	m := sm.Metrics().AppendEmpty()
+	m.SetName(name)
+	m.SetUnit(unit)
+	sum := m.SetEmptySum()
+	sum.SetIsMonotonic(monotonic)
+	sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	return sum
 }
 
 // AddNonProcess appends a host-level resource (no pid); host "" omits host.name.
