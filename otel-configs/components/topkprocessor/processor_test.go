@@ -303,9 +303,9 @@ func TestRankByMemory(t *testing.T) {
 // Ties are ranked by processstate.SortBusiest (tested there); with no CPU
 // metric at all, memory and then pid decide.
 func TestTieBreaksWithoutCPUMetric(t *testing.T) {
-	p2, _ := newTestProcessor(t, func(c *Config) { c.K = 1 })
-	md2 := statetest.Build(baseTime, statetest.Proc{PID: 8, Name: "a", NoCPU: true}, statetest.Proc{PID: 4, Name: "b", NoCPU: true})
-	assert.Equal(t, []int64{4}, statetest.PIDs(run(t, p2, md2)))
+	p, _ := newTestProcessor(t, func(c *Config) { c.K = 1 })
+	md := statetest.Build(baseTime, statetest.Proc{PID: 8, Name: "a", NoCPU: true}, statetest.Proc{PID: 4, Name: "b", NoCPU: true})
+	assert.Equal(t, []int64{4}, statetest.PIDs(run(t, p, md)))
 }
 
 // ---------------------------------------------------------------------------
