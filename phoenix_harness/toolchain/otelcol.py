@@ -1,7 +1,8 @@
 """Find the collector binary, or build the project's distribution with the Collector Builder.
 
 Order: ``PHOENIX_OTELCOL`` (a path) > ``otelcol-contrib`` on PATH > the cached build of
-``otel-configs/collector-manifest.yaml`` (keyed by the manifest's hash) > build it now.
+``otel-configs/collector-manifest.yaml`` (keyed by the hash of the manifest and of the local Go modules it
+builds) > build it now.
 """
 
 from __future__ import annotations
