@@ -82,10 +82,12 @@ test-experiments: setup
 	@d=$$(mktemp -d); PHOENIX_REPORTS_DIR=$$d $(BIN)/pytest experiments -p no:cacheprovider && \
 	  $(BIN)/phoenix gate $$d; status=$$?; rm -rf $$d; exit $$status
 
+# Every Go module under otel-configs/components (the processors and their shared processstate module), with the
+# race detector (it needs cgo).
 test-go:
 	@for mod in $(GO_COMPONENTS); do \
-	  dir=$$(dirname $$mod); echo "go test $$dir"; \
-	  (cd $$dir && go test -count=1 ./...) || exit 1; \
+	  dir=$$(dirname $$mod); echo "go test -race $$dir"; \
+	  (cd $$dir && CGO_ENABLED=1 go test -race -count=1 ./...) || exit 1; \
 	done
 
 report: deps

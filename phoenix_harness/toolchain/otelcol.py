@@ -1,7 +1,8 @@
 """Find the collector binary, or build the project's distribution with the Collector Builder.
 
 Order: ``PHOENIX_OTELCOL`` (a path) > ``otelcol-contrib`` on PATH > the cached build of
-``otel-configs/collector-manifest.yaml`` (keyed by the manifest's hash) > build it now.
+``otel-configs/collector-manifest.yaml`` (keyed by the hash of the manifest and of the local Go modules it
+builds) > build it now.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -46,21 +48,65 @@ class Collector:
         return name in self.components.get(kind, [])
 
 
-def manifest_hash(manifest: Path) -> str:
-    """Hash of the manifest and every local component module it includes by path."""
-    h = hashlib.sha256(manifest.read_bytes())
+_COMPONENT_KINDS = ("receivers", "processors", "exporters", "extensions", "connectors")
+
+
+def _local_replace(line: str) -> tuple[str, str] | None:
+    """``module [version] => target`` from the manifest's ``replaces``: (left side, target) when the target is a
+    local folder (Go's rule: it starts with ``./``, ``../`` or ``/``), else None."""
+    left, sep, target = str(line).partition("=>")
+    target = target.strip()
+    if not sep or not target.startswith(("./", "../", "/")):
+        return None
+    return left.strip(), target
+
+
+def local_modules(manifest: Path) -> list[Path]:
+    """The local Go module folders the build uses: components included by ``path`` and the targets of local
+    ``replaces`` (such as a shared module the components require)."""
     data = yaml.safe_load(manifest.read_text()) or {}
-    for kind in ("receivers", "processors", "exporters", "extensions", "connectors"):
+    found: list[Path] = []
+    for kind in _COMPONENT_KINDS:
         for entry in data.get(kind) or []:
-            local = entry.get("path") if isinstance(entry, dict) else None
-            if not local:
-                continue
-            root = (manifest.parent / local).resolve()
-            for f in sorted(root.rglob("*")):
-                if f.is_file() and (f.suffix in (".go", ".mod", ".sum", ".yaml")):
-                    h.update(str(f.relative_to(root)).encode())
-                    h.update(f.read_bytes())
+            if isinstance(entry, dict) and entry.get("path"):
+                found.append((manifest.parent / entry["path"]).resolve())
+    for line in data.get("replaces") or []:
+        local = _local_replace(line)
+        if local:
+            found.append((manifest.parent / local[1]).resolve())
+    return list(dict.fromkeys(found))
+
+
+def manifest_hash(manifest: Path) -> str:
+    """Hash of the manifest and of the sources of every local module the build uses (components included by path
+    and local ``replaces`` targets), so a change to any of them builds anew instead of reusing a stale binary."""
+    h = hashlib.sha256(manifest.read_bytes())
+    for root in local_modules(manifest):
+        h.update(os.path.relpath(root, manifest.parent.resolve()).encode())
+        for f in sorted(root.rglob("*")):
+            if f.is_file() and (f.suffix in (".go", ".mod", ".sum", ".yaml")):
+                h.update(str(f.relative_to(root)).encode())
+                h.update(f.read_bytes())
     return h.hexdigest()[:16]
+
+
+def render_manifest(manifest: Path, output_path: Path) -> dict[str, Any]:
+    """The manifest as the builder gets it: the distribution built into ``output_path``, and local paths (component
+    ``path`` and local ``replaces`` targets, written relative to the manifest's folder) made absolute, since the
+    builder resolves them from its output folder."""
+    data = yaml.safe_load(manifest.read_text()) or {}
+    data.setdefault("dist", {})["output_path"] = str(output_path)
+    for kind in _COMPONENT_KINDS:
+        for entry in data.get(kind) or []:
+            if isinstance(entry, dict) and entry.get("path"):
+                entry["path"] = str((manifest.parent / entry["path"]).resolve())
+    replaces = []
+    for line in data.get("replaces") or []:
+        local = _local_replace(line)
+        replaces.append(f"{local[0]} => {(manifest.parent / local[1]).resolve()}" if local else line)
+    if replaces:
+        data["replaces"] = replaces
+    return data
 
 
 def builder_version(manifest: Path) -> str:
@@ -159,13 +205,8 @@ def build_collector(manifest: Path, *, progress: Callable[[str], None] | None = 
         return target
     version = builder_version(manifest)
     builder = ensure_builder(version)
-    data = yaml.safe_load(manifest.read_text()) or {}
     work = Path(tempfile.mkdtemp(prefix="build-", dir=cache_dir()))
-    data.setdefault("dist", {})["output_path"] = str(work / "src")
-    for kind in ("receivers", "processors", "exporters", "extensions", "connectors"):
-        for entry in data.get(kind) or []:
-            if isinstance(entry, dict) and entry.get("path"):
-                entry["path"] = str((manifest.parent / entry["path"]).resolve())
+    data = render_manifest(manifest, work / "src")
     rendered = work / "manifest.yaml"
     rendered.write_text(yaml.safe_dump(data, sort_keys=False))
     say(f"building collector {version} from {manifest} (first build takes a few minutes)")

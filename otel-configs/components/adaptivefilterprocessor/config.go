@@ -4,26 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"runtime"
-	"time"
+
+	"phoenix-harness.dev/otelcol/processstate"
 )
 
 const (
 	defaultCPUThreshold         = 0.05
 	defaultMemoryThresholdBytes = 104857600 // 100 MiB
 	defaultMaxSeries            = 50
-	defaultNameAttribute        = "process.executable.name"
-	defaultHostAttribute        = "host.name"
-	defaultPIDAttribute         = "process.pid"
-	defaultCPUMetric            = "process.cpu.time"
-	defaultMemoryMetric         = "process.memory.usage"
-	defaultStaleIntervals       = 5
-	defaultStateTTL             = 5 * time.Minute
-
-	// cpuCountAttribute, when present on a host's resources as a positive
-	// int, overrides num_cpus for that host.
-	cpuCountAttribute = "host.cpu.count"
 )
 
 // LoadTier raises the thresholds while the host load is above a fraction.
@@ -51,28 +40,9 @@ type Config struct {
 	// processes are never dropped by the cap. Zero disables the cap.
 	MaxSeries int `mapstructure:"max_series"`
 
-	// CriticalPattern is a regular expression (implicitly anchored at both
-	// ends) matched against NameAttribute. Matching processes are always kept.
-	// Empty means no process is critical.
-	CriticalPattern string `mapstructure:"critical_pattern"`
-	// NameAttribute is the resource attribute CriticalPattern is matched against.
-	NameAttribute string `mapstructure:"name_attribute"`
-	// HostAttribute is the resource attribute processes are grouped by.
-	// Resources without it form one group. Empty disables per-host grouping.
-	HostAttribute string `mapstructure:"host_attribute"`
-	// PIDAttribute identifies process resources; resources without it pass through.
-	PIDAttribute string `mapstructure:"pid_attribute"`
-	// CPUMetric is the cumulative CPU time metric (seconds) used to derive CPU rates.
-	CPUMetric string `mapstructure:"cpu_metric"`
-	// MemoryMetric is the memory usage metric (bytes).
-	MemoryMetric string `mapstructure:"memory_metric"`
-
-	// StaleIntervals is the number of consecutive calls for a host in which a
-	// process may be absent before its CPU state is forgotten.
-	StaleIntervals int `mapstructure:"stale_intervals"`
-	// StateTTL forgets CPU state not updated for this long (wall clock).
-	// Zero disables the time based expiry.
-	StateTTL time.Duration `mapstructure:"state_ttl"`
+	// The process settings shared with the other process-selecting
+	// processors (critical pattern, attributes, metrics, state expiry).
+	processstate.Config `mapstructure:",squash"`
 }
 
 func defaultLoadTiers() []LoadTier {
@@ -89,13 +59,7 @@ func createDefaultConfig() *Config {
 		NumCPUs:              runtime.NumCPU(),
 		LoadTiers:            defaultLoadTiers(),
 		MaxSeries:            defaultMaxSeries,
-		NameAttribute:        defaultNameAttribute,
-		HostAttribute:        defaultHostAttribute,
-		PIDAttribute:         defaultPIDAttribute,
-		CPUMetric:            defaultCPUMetric,
-		MemoryMetric:         defaultMemoryMetric,
-		StaleIntervals:       defaultStaleIntervals,
-		StateTTL:             defaultStateTTL,
+		Config:               processstate.DefaultConfig(),
 	}
 }
 
@@ -126,39 +90,6 @@ func (cfg *Config) Validate() error {
 	if cfg.MaxSeries < 0 {
 		errs = append(errs, fmt.Errorf("max_series must be >= 0 (0 disables the cap), got %d", cfg.MaxSeries))
 	}
-	if _, err := compileCritical(cfg.CriticalPattern); err != nil {
-		errs = append(errs, err)
-	}
-	if cfg.NameAttribute == "" {
-		errs = append(errs, errors.New("name_attribute must not be empty"))
-	}
-	if cfg.PIDAttribute == "" {
-		errs = append(errs, errors.New("pid_attribute must not be empty"))
-	}
-	if cfg.CPUMetric == "" {
-		errs = append(errs, errors.New("cpu_metric must not be empty"))
-	}
-	if cfg.MemoryMetric == "" {
-		errs = append(errs, errors.New("memory_metric must not be empty"))
-	}
-	if cfg.StaleIntervals < 1 {
-		errs = append(errs, fmt.Errorf("stale_intervals must be >= 1, got %d", cfg.StaleIntervals))
-	}
-	if cfg.StateTTL < 0 {
-		errs = append(errs, fmt.Errorf("state_ttl must be >= 0, got %s", cfg.StateTTL))
-	}
+	errs = append(errs, cfg.ValidateShared())
 	return errors.Join(errs...)
-}
-
-// compileCritical compiles the critical pattern as a full match. An empty
-// pattern returns a nil regexp.
-func compileCritical(pattern string) (*regexp.Regexp, error) {
-	if pattern == "" {
-		return nil, nil
-	}
-	re, err := regexp.Compile("^(?:" + pattern + ")$")
-	if err != nil {
-		return nil, fmt.Errorf("invalid critical_pattern %q: %w", pattern, err)
-	}
-	return re, nil
 }
