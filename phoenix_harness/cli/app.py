@@ -12,9 +12,9 @@ import click
 
 from phoenix_harness import __version__
 from phoenix_harness.analysis import Verdict, overall_verdict
-from phoenix_harness.cli.common import user_errors
+from phoenix_harness.cli.common import shared_option, user_errors
 from phoenix_harness.core.errors import PhoenixError
-from phoenix_harness.core.options import find_root, option
+from phoenix_harness.core.options import find_root
 from phoenix_harness.pipetest.report import read_report as read_pipeline_tests
 from phoenix_harness.reporting import read_promotion
 from phoenix_harness.toolchain import (
@@ -30,10 +30,10 @@ def project_root(ctx: click.Context) -> Path:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="phoenix")
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help=option("root").help)
+@shared_option("root", type=click.Path(file_okay=False, path_type=Path))
+@shared_option("reports", type=click.Path(file_okay=False, path_type=Path))
 @click.pass_context
-def main(ctx: click.Context, root: Path | None) -> None:
+def main(ctx: click.Context, root: Path | None, reports: Path | None) -> None:
     """Phoenix harness: does a candidate collector pipeline cut the cost of process metrics and still
     show every critical process?
 
@@ -44,8 +44,8 @@ def main(ctx: click.Context, root: Path | None) -> None:
       phoenix run                       # run experiments/ (same as 'make run')
       phoenix gate reports/             # exit 0 promote, 1 reject, 3 inconclusive
     """
-    env_root = option("root").value(None)
-    ctx.obj = {"root": str(root or (Path(str(env_root)) if env_root else find_root()))}
+    project = root or find_root()
+    ctx.obj = {"root": str(project), "reports": str(reports or project / "reports")}
 
 
 # --- doctor / toolchain --------------------------------------------------------------------------
@@ -138,7 +138,7 @@ def gate(ctx: click.Context, reports: Path | None, require_pipeline_tests: bool)
     """Exit 0 if every experiment in REPORTS/promotion.json is promoted, 1 if one was rejected,
     3 if one was inconclusive, or there were none, or an experiment the run collected has no entry.
     Prints why."""
-    path = reports or Path(str(option("reports").value(None) or project_root(ctx) / "reports"))
+    path = reports or reports_dir(ctx)
     data = read_promotion(path)
     for e in data["experiments"]:
         click.echo(f"{e['verdict'].upper():13} {e['name']}: {e['candidate']} vs {e['baseline']} on {e['load']}")
@@ -201,7 +201,7 @@ def report(ctx: click.Context, results: Path | None, output: Path | None, check:
     """Turn Allure results into the HTML report (Allure command line from npm; history carried over)."""
     from phoenix_harness.reporting.html import generate_report, open_report_check
 
-    reports = Path(str(option("reports").value(None) or project_root(ctx) / "reports"))
+    reports = reports_dir(ctx)
     out = generate_report(results or reports / "allure-results", output or reports / "allure-report",
                           progress=click.echo)
     click.echo(f"report: {out / 'index.html'}")
@@ -215,8 +215,8 @@ def report(ctx: click.Context, results: Path | None, output: Path | None, check:
 # --- run -----------------------------------------------------------------------------------------
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.option("--backend", default=None, help=option("backend").help)
-@click.option("--duration", default=None, help=option("duration").help)
+@shared_option("backend")
+@shared_option("duration")
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def run(ctx: click.Context, backend: str | None, duration: str | None, pytest_args: tuple[str, ...]) -> None:
@@ -224,7 +224,7 @@ def run(ctx: click.Context, backend: str | None, duration: str | None, pytest_ar
 
     Extra arguments go to pytest, e.g. 'phoenix run -k priority'."""
     root = project_root(ctx)
-    reports = Path(str(option("reports").value(None) or root / "reports"))
+    reports = reports_dir(ctx)
     targets = [] if any(Path(a.split("::")[0]).exists() for a in pytest_args) else [str(root / "experiments")]
     args = [sys.executable, "-m", "pytest", *targets, "--rootdir", str(root),
             f"--alluredir={reports / 'allure-results'}", f"--phoenix-reports={reports}", "-p", "no:cacheprovider"]
@@ -240,6 +240,8 @@ def run(ctx: click.Context, backend: str | None, duration: str | None, pytest_ar
 
 
 def reports_dir(ctx: click.Context) -> Path:
-    return Path(str(option("reports").value(None) or project_root(ctx) / "reports"))
+    """``--reports`` (or PHOENIX_REPORTS_DIR), else ROOT/reports."""
+    obj = ctx.find_root().obj
+    return Path(str(obj["reports"])) if isinstance(obj, dict) and obj.get("reports") else project_root(ctx) / "reports"
 
 

@@ -12,6 +12,7 @@ import click
 import yaml
 
 from phoenix_harness.core.errors import PhoenixError
+from phoenix_harness.core.options import option
 
 F = TypeVar("F", bound=Callable[..., Any])
 OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "json", "yaml"]), default="table",
@@ -54,3 +55,14 @@ def parse_sets(items: Sequence[str]) -> dict[str, Any]:
             raise PhoenixError("E901", f"--set {item!r} is not PARAM=VALUE", fix="write e.g. --set k=5")
         out[key] = yaml.safe_load(value)
     return out
+
+
+def shared_option(name: str, *flags: str, **overrides: Any) -> Callable[[F], F]:
+    """The click option of a shared definition (``core/options.py``): the same help, default and environment
+    variable as the pytest plugin's ``--phoenix-NAME``. ``flags`` replace the default ``--NAME``."""
+    o = option(name)
+    kwargs: dict[str, Any] = {"default": o.default, "envvar": o.env, "show_envvar": bool(o.env), "help": o.help,
+                              "is_flag": o.flag}
+    if o.flag:
+        kwargs["default"] = False
+    return click.option(*(flags or (f"--{o.name}",)), **{**kwargs, **overrides})

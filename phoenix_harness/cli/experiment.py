@@ -15,10 +15,9 @@ import click
 from phoenix_harness.analysis import Verdict
 from phoenix_harness.catalog.experiments import create_experiment, find_experiments, get_experiment
 from phoenix_harness.cli.app import main, project_root, reports_dir, run
-from phoenix_harness.cli.common import OUTPUT, emit_rows, user_errors
+from phoenix_harness.cli.common import OUTPUT, emit_rows, shared_option, user_errors
 from phoenix_harness.cli.kube import kube_promote_options, promote_to_kubernetes
 from phoenix_harness.core.errors import PhoenixError, did_you_mean
-from phoenix_harness.core.options import option
 from phoenix_harness.reporting import PromotionWriter, read_promotion
 from phoenix_harness.reporting.status import read_status
 from phoenix_harness.toolchain import (
@@ -63,8 +62,8 @@ def experiment_list(ctx: click.Context, output: str) -> None:
 
 @experiment.command("run", context_settings={"ignore_unknown_options": True})
 @click.argument("name")
-@click.option("--backend", default=None, help=option("backend").help)
-@click.option("--duration", default=None, help=option("duration").help)
+@shared_option("backend")
+@shared_option("duration")
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 @user_errors

@@ -37,13 +37,13 @@ import yaml
 
 from phoenix_harness.backends.kubernetes import labels as L
 from phoenix_harness.backends.kubernetes import manifests as M
-from phoenix_harness.backends.kubernetes.client import DEFAULT_NAMESPACE, Kube
+from phoenix_harness.backends.kubernetes.client import Kube
 from phoenix_harness.backends.kubernetes.deployments import Deployments, DeploymentStatus
 from phoenix_harness.backends.kubernetes.render import check_image, pod_wiring, render_for_pod
 from phoenix_harness.catalog import Catalog
-from phoenix_harness.cli.common import emit_rows, parse_sets, user_errors
+from phoenix_harness.cli.common import emit_rows, parse_sets, shared_option, user_errors
 from phoenix_harness.core.errors import PhoenixError
-from phoenix_harness.core.options import find_root
+from phoenix_harness.core.options import find_root, option
 from phoenix_harness.core.secrets import mask_config
 from phoenix_harness.spec import parse_duration
 
@@ -52,10 +52,8 @@ DEFAULT_REMOTE_WRITE = "http://prometheus:9090/api/v1/write"
 
 
 def _cluster_options(fn: F) -> F:
-    fn = click.option("--context", "context", default=None, envvar="PHOENIX_KUBE_CONTEXT",
-                      help="kubeconfig context (default: the current one)")(fn)
-    fn = click.option("-n", "--namespace", default=None, envvar="PHOENIX_KUBE_NAMESPACE",
-                      help=f"namespace (default: the context's, else {DEFAULT_NAMESPACE})")(fn)
+    fn = shared_option("kube-context", "--context", "context")(fn)
+    fn = shared_option("namespace", "-n", "--namespace")(fn)
     return fn
 
 
@@ -148,8 +146,8 @@ def kube_promote_options(fn: F) -> F:
 
 
 def _env_root() -> Path:
-    env = os.environ.get("PHOENIX_ROOT")
-    return Path(env) if env else find_root()
+    env = option("root").initial()
+    return Path(str(env)) if env else find_root()
 
 
 def _ctx_root(ctx: click.Context) -> Path:

@@ -1,4 +1,9 @@
-"""Options shared by the pytest plugin (``--phoenix-*``) and the CLI: defined once, here."""
+"""Options shared by the pytest plugin (``--phoenix-NAME``) and the CLI (``--NAME``): defined once, here.
+
+Each front end turns a definition into its own option (``pytest_plugin.plugin.pytest_addoption`` and
+``cli.common.shared_option``), with the same help, default and environment variable; the environment is read
+in one place, :meth:`Option.initial`.
+"""
 
 from __future__ import annotations
 
@@ -19,12 +24,21 @@ class Option:
     def dest(self) -> str:
         return "phoenix_" + self.name.replace("-", "_")
 
-    def value(self, given: object) -> object:
-        if given not in (None, False):
-            return given
-        if self.env and os.environ.get(self.env):
-            return os.environ[self.env]
-        return self.default
+    @property
+    def pytest_flag(self) -> str:
+        return f"--phoenix-{self.name}"
+
+    @property
+    def help_with_env(self) -> str:
+        return f"{self.help} [env: {self.env}]" if self.env else self.help
+
+    def initial(self) -> str | bool | None:
+        """The value before the command line speaks: the environment variable when set, else the default.
+        A flag's variable is true unless it is empty, 0, false or no."""
+        raw = os.environ.get(self.env, "") if self.env else ""
+        if self.flag:
+            return raw.strip().lower() not in ("", "0", "false", "no")
+        return raw or self.default
 
 
 OPTIONS = (

@@ -18,7 +18,7 @@ from phoenix_harness.analysis import NOT_MEASURED, ExperimentResult, Verdict
 from phoenix_harness.analysis.categories import category_of_message
 from phoenix_harness.catalog.allowance import Allowance, allowed_reduction
 from phoenix_harness.core.errors import PhoenixError
-from phoenix_harness.core.options import OPTIONS, find_root, option
+from phoenix_harness.core.options import OPTIONS, find_root
 from phoenix_harness.engine.events import ExperimentFinal, TestOutcome
 from phoenix_harness.engine.plugins import make_plugin_manager
 from phoenix_harness.engine.run import Engine, EngineOptions
@@ -48,19 +48,19 @@ class PhoenixSession:
         self.remaining: dict[str, set[str]] = {}  # experiment -> nodeids of its tests not yet finished
         self._engine: Engine | None = None
         given = {o.name: config.getoption(o.dest) for o in OPTIONS}
-        root_opt = option("root").value(given["root"])
+        root_opt = given["root"]
         self.root = Path(str(root_opt)).resolve() if root_opt else find_root(config.rootpath)
-        reports = option("reports").value(given["reports"])
+        reports = given["reports"]
         self.reports_dir = Path(str(reports)).resolve() if reports else self.root / "reports"
-        self.backend = str(option("backend").value(given["backend"]))
-        self.duration = option("duration").value(given["duration"])
-        self.warmup = option("warmup").value(given["warmup"])
+        self.backend = str(given["backend"])
+        self.duration = given["duration"]
+        self.warmup = given["warmup"]
         self.build = not bool(given["no-build"])
         self.options = EngineOptions(self.root, self.reports_dir, self.backend, build_collector=self.build,
                                      backend_options={
-                                         "force": bool(option("force").value(given["force"])),
-                                         "kube_context": option("kube-context").value(given["kube-context"]),
-                                         "namespace": option("namespace").value(given["namespace"]),
+                                         "force": bool(given["force"]),
+                                         "kube_context": given["kube-context"],
+                                         "namespace": given["namespace"],
                                      })
         self.promotion = PromotionWriter(self.reports_dir / "promotion.json",
                                          self.reports_dir / "runs" / self.options.run_id / "promotion.json",
@@ -121,11 +121,9 @@ EXTRA_PLUGINS_KEY = pytest.StashKey[list[object]]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("phoenix", "Phoenix harness experiments")
-    for o in OPTIONS:
-        if o.flag:
-            group.addoption(f"--phoenix-{o.name}", action="store_true", dest=o.dest, default=False, help=o.help)
-        else:
-            group.addoption(f"--phoenix-{o.name}", action="store", dest=o.dest, default=None, help=o.help)
+    for o in OPTIONS:  # the same definitions as the CLI's (cli.common.shared_option)
+        group.addoption(o.pytest_flag, action="store_true" if o.flag else "store", dest=o.dest,
+                        default=o.initial(), help=o.help_with_env)
 
 
 def pytest_configure(config: pytest.Config) -> None:
