@@ -20,7 +20,7 @@ deps: $(VENV)/.deps-stamp
 $(VENV)/.deps-stamp: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade pip
-	@$(BIN)/python -m pip install -q -e '.[dev]'
+	@$(BIN)/python -m pip install -q -e '.[all,dev]'
 	@touch $@
 
 prometheus:

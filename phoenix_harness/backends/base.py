@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from phoenix_harness.catalog import RenderedPipeline, Wiring
 from phoenix_harness.core.errors import PhoenixError, did_you_mean
+from phoenix_harness.core.extras import require
 from phoenix_harness.loadsim.drivers import DriverRegistry, LoadDriver, RunningLoad
 from phoenix_harness.spec import LoadProfile
 
@@ -71,6 +72,8 @@ class Backend(ABC):
 
     id: ClassVar[str]
     description: ClassVar[str] = ""
+    # The install extra this backend needs (``pip install 'phoenix-harness[EXTRA]'``), checked on lookup.
+    extra: ClassVar[str | None] = None
 
     load: LoadHandle | None = None
 
@@ -165,4 +168,7 @@ class BackendRegistry:
         if backend_id not in self._backends:
             raise PhoenixError("E401", f"unknown backend '{backend_id}'{did_you_mean(backend_id, self._backends)}",
                                fix=f"use one of: {', '.join(self.ids())}")
-        return self._backends[backend_id]
+        backend = self._backends[backend_id]
+        if backend.extra:
+            require(backend.extra, f"the {backend_id} backend")
+        return backend

@@ -14,6 +14,7 @@ from phoenix_harness import __version__
 from phoenix_harness.analysis import Verdict, overall_verdict
 from phoenix_harness.cli.common import shared_option, user_errors
 from phoenix_harness.core.errors import PhoenixError
+from phoenix_harness.core.extras import has, require
 from phoenix_harness.core.options import find_root
 from phoenix_harness.pipetest.report import read_report as read_pipeline_tests
 from phoenix_harness.reporting import read_promotion
@@ -199,6 +200,7 @@ def _pipeline_tests_gate(reports_dir: Path) -> int:
 @user_errors
 def report(ctx: click.Context, results: Path | None, output: Path | None, check: bool) -> None:
     """Turn Allure results into the HTML report (Allure command line from npm; history carried over)."""
+    require("allure", "the HTML report")
     from phoenix_harness.reporting.html import generate_report, open_report_check
 
     reports = reports_dir(ctx)
@@ -226,10 +228,12 @@ def run(ctx: click.Context, backend: str | None, duration: str | None, pytest_ar
     root = project_root(ctx)
     reports = reports_dir(ctx)
     targets = [] if any(Path(a.split("::")[0]).exists() for a in pytest_args) else [str(root / "experiments")]
-    args = [sys.executable, "-m", "pytest", *targets, "--rootdir", str(root),
-            f"--alluredir={reports / 'allure-results'}", f"--phoenix-reports={reports}", "-p", "no:cacheprovider"]
-    if "--phoenix-merge" not in pytest_args:
-        args.append("--clean-alluredir")  # a fresh run's results; history lives in the HTML report
+    args = [sys.executable, "-m", "pytest", *targets, "--rootdir", str(root), f"--phoenix-reports={reports}",
+            "-p", "no:cacheprovider"]
+    if has("allure"):  # Allure results (and the HTML report) need the 'allure' extra
+        args.append(f"--alluredir={reports / 'allure-results'}")
+        if "--phoenix-merge" not in pytest_args:
+            args.append("--clean-alluredir")  # a fresh run's results; history lives in the HTML report
     if backend:
         args.append(f"--phoenix-backend={backend}")
     if duration:

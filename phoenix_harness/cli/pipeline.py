@@ -17,6 +17,7 @@ from phoenix_harness.cli.app import main, project_root, reports_dir
 from phoenix_harness.cli.common import OUTPUT, emit_rows, parse_sets, user_errors
 from phoenix_harness.cli.kube import pipeline_deploy_commands
 from phoenix_harness.core.errors import PhoenixError
+from phoenix_harness.core.extras import has
 from phoenix_harness.core.procs import free_port
 from phoenix_harness.core.secrets import mask_config
 from phoenix_harness.engine.probe import dropped_critical, probe_pipeline
@@ -148,7 +149,6 @@ def pipeline_test(ctx: click.Context, targets: tuple[str, ...], sequential: bool
     Allure results."""
     from phoenix_harness.pipetest import PipelineTestRunner, find_files, write_report
     from phoenix_harness.pipetest.report import FILENAME
-    from phoenix_harness.reporting.allure import write_pipeline_results
 
     root = project_root(ctx)
     files = find_files(targets, root)
@@ -169,8 +169,11 @@ def pipeline_test(ctx: click.Context, targets: tuple[str, ...], sequential: bool
             click.echo("       " + r.report().replace("\n", "\n       "))
     reports = reports_dir(ctx)
     write_report(reports / FILENAME, results, wall_time_s=wall)
-    write_pipeline_results(reports / "allure-results", [r.as_dict() for r in results],
-                           {r.as_dict()["id"]: r.config for r in results})
+    if has("allure"):
+        from phoenix_harness.reporting.allure import write_pipeline_results
+
+        write_pipeline_results(reports / "allure-results", [r.as_dict() for r in results],
+                               {r.as_dict()["id"]: r.config for r in results})
     counts = {s: sum(1 for r in results if r.status == s) for s in ("passed", "failed", "error")}
     click.echo(f"{len(results)} cases: {counts['passed']} passed, {counts['failed']} failed, "
                f"{counts['error']} errors in {wall:.1f}s ({reports / FILENAME})")

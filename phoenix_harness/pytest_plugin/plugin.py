@@ -20,7 +20,7 @@ from phoenix_harness.catalog.allowance import Allowance, allowed_reduction
 from phoenix_harness.core.errors import PhoenixError
 from phoenix_harness.core.options import OPTIONS, find_root
 from phoenix_harness.engine.events import ExperimentFinal, TestOutcome
-from phoenix_harness.engine.plugins import make_plugin_manager
+from phoenix_harness.engine.plugins import backend_registry, make_plugin_manager
 from phoenix_harness.engine.run import Engine, EngineOptions
 from phoenix_harness.pipetest.model import SUFFIX as PIPELINE_TEST_SUFFIX
 from phoenix_harness.pytest_plugin.pipetest_items import InvalidFileItem, pipeline_test_file
@@ -128,7 +128,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
-    config.stash[SESSION_KEY] = PhoenixSession(config)
+    session = config.stash[SESSION_KEY] = PhoenixSession(config)
+    if session.backend != "local":  # a backend that is unknown or lacks its extra: one line, before any run
+        try:
+            backend_registry(make_plugin_manager()).get(session.backend)
+        except PhoenixError as exc:
+            raise pytest.UsageError(exc.one_line()) from None
     # Under pytest-xdist an experiment must run once: all tests of a file (module, class or YAML file, which
     # is where an experiment's marker or expectations live) go to one worker. 'loadgroup' would do it by
     # xdist_group marks, but pytest-xdist 3.8 cannot add the group to test ids under pytest 9, so the
@@ -275,7 +280,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if not (kind == "error" and result.verdict is Verdict.INCONCLUSIVE):  # already said by the engine
             session.engine().emit(TestOutcome(name, item.nodeid, kind, message, category))
         if report.when == "call":
-            from phoenix_harness.reporting.allure import kpi_table
+            from phoenix_harness.reporting.text import kpi_table
 
             report.sections.append(("phoenix experiment", kpi_table(result) + _lost(result)))
     if report.when == "teardown":

@@ -18,11 +18,11 @@ from allure_commons import plugin_manager as allure_hooks
 
 from phoenix_harness.analysis import ExperimentResult
 from phoenix_harness.analysis.categories import allure_categories
-from phoenix_harness.analysis.kpis import DECISION_RULE
+from phoenix_harness.core.extras import has
 from phoenix_harness.core.secrets import mask
 from phoenix_harness.engine.events import ArtifactProduced, Event, PhaseFinished, PhaseStarted
 from phoenix_harness.hookspecs import hookimpl
-from phoenix_harness.reporting.chart import render_chart
+from phoenix_harness.reporting.text import kpi_table
 
 CATEGORIES = allure_categories()  # the rules of phoenix_harness/analysis/categories.py
 
@@ -73,7 +73,14 @@ class AllureReporter:
         if result.lost_critical:
             allure.attach("\n".join(result.lost_critical), name="lost critical processes",
                           attachment_type=allure.attachment_type.TEXT)
+        if not has("charts"):
+            allure.attach("the timeline chart needs the 'charts' extra: pip install 'phoenix-harness[charts]'",
+                          name="timeline chart", attachment_type=allure.attachment_type.TEXT)
         try:
+            if not has("charts"):
+                raise ValueError("no charts extra")
+            from phoenix_harness.reporting.chart import render_chart
+
             png = render_chart(result, Path(result.raw_dir or tempfile.mkdtemp()) / "timeline.png")
             allure.attach.file(str(png), name="timeline chart",  # type: ignore[no-untyped-call]
                                attachment_type=allure.attachment_type.PNG)
@@ -86,34 +93,6 @@ class AllureReporter:
             kind = {"text/csv": allure.attachment_type.CSV, "text/yaml": allure.attachment_type.YAML,
                     "image/svg+xml": allure.attachment_type.SVG}.get(art.mime, allure.attachment_type.TEXT)
             allure.attach(mask(path.read_text(errors="replace")), name=art.name, attachment_type=kind)
-
-
-def kpi_table(result: ExperimentResult) -> str:
-    rows = [("KPI", "value", "detail")]
-    for name, kpi in result.kpis.items():
-        detail = ("deterministic (the same in every collection)" if kpi.deterministic
-                  else f"95% CI {kpi.ci[0]:.4g} .. {kpi.ci[1]:.4g}" if kpi.ci else kpi.method)
-        rows.append((name, "n/a" if kpi.value is None else f"{kpi.value:.4g}", detail))
-    for d in result.threshold_decisions:
-        interval = d.get("interval")
-        against = (f"interval [{interval[0]:.4g}, {interval[1]:.4g}] vs {d['threshold']}" if interval
-                   else f"{d['measured']:.4g} vs {d['threshold']}" + (" (deterministic)" if d.get("deterministic")
-                                                                       else ""))
-        rows.append((f"check {d['check']}", str(d["decision"]), against))
-    for v in (result.baseline, result.candidate):
-        for k, value in v.kpis().items():
-            rows.append((f"{v.role}.{k}", "n/a" if value is None else f"{value:.4g}", v.pipeline))
-    if result.estimated_monthly_savings is not None:
-        rows.append(("estimated_monthly_savings", f"{result.estimated_monthly_savings:.2f}",
-                     f"cost model: {result.cost_model}"))
-    for name, cmp in result.overhead.items():
-        rows.append((f"overhead {name}", str(cmp.get("classification")),
-                     f"Mann-Whitney U p={cmp.get('p_value', float('nan')):.3g}"))
-    rows.append(("verdict", result.verdict.value, "; ".join(c.check for c in result.failed_checks)))
-    if result.threshold_decisions:
-        rows.append(("rule", "", DECISION_RULE))
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    return "\n".join("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows)
 
 
 def write_environment(results_dir: Path, info: dict[str, Any]) -> None:

@@ -684,8 +684,8 @@ def test_collector_that_lost_confirmed_input_or_failed_to_export_is_named() -> N
 
 def test_reports_state_the_rule_and_show_the_interval_against_the_threshold() -> None:
     from phoenix_harness.engine.events import ExperimentFinished
-    from phoenix_harness.reporting.allure import kpi_table
     from phoenix_harness.reporting.console import ConsoleReporter
+    from phoenix_harness.reporting.text import kpi_table
 
     base = measurement("base", dpm=1000.0, series=200, intervals=NOISY_BASE, pids=BASE_PIDS)
     cand = measurement("cand", dpm=400.0, series=50, intervals=NOISY_CAND, pids={101: set(METRICS), 102: set(METRICS)})

@@ -35,6 +35,7 @@ from phoenix_harness.backends.docker.engine import LABEL, ensure_image, image_pl
 from phoenix_harness.backends.local import HostClaim
 from phoenix_harness.catalog import RenderedPipeline, Wiring
 from phoenix_harness.core.errors import InfrastructureError, PhoenixError
+from phoenix_harness.core.extras import require
 from phoenix_harness.core.procs import ProcessRunner, free_port, http_answers, http_ok
 from phoenix_harness.core.secrets import mask
 from phoenix_harness.hookspecs import hookimpl
@@ -95,6 +96,7 @@ def prometheus_config(variants: Sequence[str]) -> dict[str, Any]:
 
 class DockerBackend(Backend):
     id = "docker"
+    extra = "docker"
     description = "collectors and Prometheus as containers (needs a Docker engine), load on this host"
 
     def __init__(self, options: Any) -> None:
@@ -131,6 +133,7 @@ class DockerBackend(Backend):
         return {"environment": {**os.environ, "DOCKER_HOST": self.engine_url}} if self.engine_url else {}
 
     def start(self) -> None:
+        require("docker", "the docker backend")
         try:
             import docker
             from testcontainers.core.config import testcontainers_config

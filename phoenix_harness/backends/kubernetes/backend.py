@@ -138,6 +138,7 @@ class _Variant:
 
 class KubernetesBackend(Backend):
     id = "kubernetes"
+    extra = "kubernetes"
     description = "variants as collector DaemonSets in a Kubernetes namespace (options: kube_context, namespace, image)"
 
     def __init__(self, options: BackendOptions) -> None:

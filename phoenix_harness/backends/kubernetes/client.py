@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from phoenix_harness.core.errors import InfrastructureError, PhoenixError
+from phoenix_harness.core.extras import require
 
 FIELD_MANAGER = "phoenix-harness"
 DEFAULT_NAMESPACE = "phoenix-harness"  # when neither given nor set in the kubeconfig context
@@ -38,6 +39,7 @@ class Kube:
 
     def __init__(self, *, context: str | None = None, namespace: str | None = None,
                  kubeconfig: str | None = None) -> None:
+        require("kubernetes", "talking to a Kubernetes cluster")
         from kubernetes import config as kubernetes_config
         from kubernetes.client import ApiClient, Configuration
         from kubernetes.config.config_exception import ConfigException
