@@ -32,6 +32,17 @@ def decide(*, infrastructure_errors: Iterable[str], failed_checks: Iterable[obje
     return Verdict.PROMOTE
 
 
+def after_test(verdict: Verdict, outcome: str) -> Verdict:
+    """An experiment's verdict once one of its tests ended with ``outcome`` ("passed", "failed", or anything
+    else: the test errored or its KPI was not measured). A failed test rejects a promote (a reject or an
+    inconclusive stays); a test that could not decide makes the experiment inconclusive."""
+    if outcome == "passed":
+        return verdict
+    if outcome == "failed":
+        return Verdict.REJECT if verdict is Verdict.PROMOTE else verdict
+    return Verdict.INCONCLUSIVE
+
+
 def overall_verdict(verdicts: Iterable[Verdict]) -> Verdict:
     """Any inconclusive -> inconclusive (we could not tell); else any reject -> reject; else promote.
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from phoenix_harness.analysis import Verdict, overall_verdict
 from phoenix_harness.analysis.categories import COST_MISSED
+from phoenix_harness.analysis.verdict import after_test
 from phoenix_harness.core.errors import PhoenixError
 from phoenix_harness.core.secrets import mask
 from phoenix_harness.engine.events import Event, ExperimentFinal, ExperimentFinished, TestOutcome
@@ -179,11 +180,9 @@ def _fold_outcome(entry: dict[str, Any], event: TestOutcome) -> None:
     if event.outcome == "failed":
         entry.setdefault("failed_checks", []).append({"check": event.test, "measured": None,
                                                       "detail": event.message, "category": event.category})
-        if entry["verdict"] == Verdict.PROMOTE.value:
-            entry["verdict"] = Verdict.REJECT.value
     else:
         entry.setdefault("infrastructure_errors", []).append(f"test {event.test} {event.outcome}: {event.message}")
-        entry["verdict"] = Verdict.INCONCLUSIVE.value
+    entry["verdict"] = after_test(Verdict(entry["verdict"]), event.outcome).value
 
 
 def _fold_missing(entry: dict[str, Any], tests: Iterable[str]) -> None:

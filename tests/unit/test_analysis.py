@@ -724,3 +724,13 @@ def test_presence_matrix_counts_exactly_the_dropped_cells(dropped: set[tuple[int
                                                                round((b - WINDOW[0]) / INTERVAL))}
     # a gap groups series that miss the same collections, so it names exactly the dropped cells
     assert found == dropped
+
+
+@pytest.mark.parametrize(("before", "outcome", "after"), [
+    ("promote", "passed", "promote"), ("promote", "failed", "reject"), ("reject", "failed", "reject"),
+    ("inconclusive", "failed", "inconclusive"), ("promote", "error", "inconclusive"),
+    ("promote", "not-measured", "inconclusive"), ("reject", "error", "inconclusive")])
+def test_a_tests_outcome_folds_into_the_verdict_by_one_rule(before: str, outcome: str, after: str) -> None:
+    from phoenix_harness.analysis.verdict import Verdict, after_test
+
+    assert after_test(Verdict(before), outcome) is Verdict(after)
