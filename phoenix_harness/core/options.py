@@ -60,6 +60,8 @@ OPTIONS = (
            None, "PHOENIX_FORCE", flag=True),
     Option("merge", "keep other experiments' entries already in promotion.json (for single runs)",
            None, None, flag=True),
+    Option("plain", "plain progress lines even in a terminal (no live progress bars)", None, "PHOENIX_PLAIN",
+           flag=True),
 )
 
 

@@ -25,6 +25,7 @@ class ExperimentStarted(Event):
     load: str
     duration_s: float
     warmup_s: float
+    driver: str = ""  # "processes" (load size counts processes) or "otlp" (simulated resources)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,7 @@ class Progress(Event):
     elapsed_s: float
     remaining_s: float
     detail: str = ""
+    load_size: int | None = None  # load processes (or simulated resources) alive, when the load runs
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ import yaml
 
 from phoenix_harness.analysis import ExperimentResult, VariantResult, Verdict, compute_result
 from phoenix_harness.analysis.accounting import load_problems
-from phoenix_harness.backends.base import Backend, BackendOptions
+from phoenix_harness.backends.base import Backend, BackendOptions, LoadHandle
 from phoenix_harness.catalog import (
     SOURCE_PIPELINE,
     SOURCE_VARIANT,
@@ -111,7 +111,7 @@ class Engine:
             result.spec = spec
             raw_dir.mkdir(parents=True, exist_ok=True)
             self.emit(ExperimentStarted(spec.name, spec.baseline.name, spec.candidate.name, spec.load,
-                                        spec.duration_s, spec.warmup_s))
+                                        spec.duration_s, spec.warmup_s, spec.driver))
             with _sigterm_as_interrupt():
                 self.catalog.get(spec.baseline.name)  # unknown pipeline names fail before anything starts
                 self.catalog.get(spec.candidate.name)
@@ -280,7 +280,7 @@ class Engine:
                 traceback.print_exc()
 
     def _wait(self, spec: ExperimentSpec, phase: str, seconds: float, backend: Backend,
-              on_tick: Callable[[], str] | None = None) -> None:
+              on_tick: Callable[[], str] | None = None, load: LoadHandle | None = None) -> None:
         start = time.monotonic()
         while True:
             elapsed = time.monotonic() - start
@@ -288,7 +288,8 @@ class Engine:
                 return
             backend.check()
             detail = on_tick() if on_tick else ""
-            self.emit(Progress(spec.name, phase, elapsed, seconds - elapsed, detail))
+            size = load.alive_count() if load is not None else None
+            self.emit(Progress(spec.name, phase, elapsed, seconds - elapsed, detail, size))
             time.sleep(min(1.0, seconds - elapsed))
 
     def _phases(self, spec: ExperimentSpec, backend: Backend, rendered: list[RenderedPipeline],
@@ -321,7 +322,7 @@ class Engine:
                                 f"{len(deployed)} variants ready and scraped, {load.alive_count()} load processes"))
 
         self.emit(PhaseStarted(spec.name, "warm-up", spec.warmup_s))
-        self._wait(spec, "warm-up", spec.warmup_s, backend)
+        self._wait(spec, "warm-up", spec.warmup_s, backend, load=load)
         deadline = time.monotonic() + SCRAPED_TIMEOUT_S
         for d in deployed:
             while not reader.self_telemetry_up(d.variant):
@@ -334,7 +335,7 @@ class Engine:
 
         self.emit(PhaseStarted(spec.name, "load", spec.duration_s))
         window_start = time.time()
-        self._wait(spec, "load", spec.duration_s, backend, lambda: f"{load.alive_count()} load processes")
+        self._wait(spec, "load", spec.duration_s, backend, lambda: f"{load.alive_count()} load processes", load)
         window_end = time.time()
         backend.check()
         self.emit(PhaseFinished(spec.name, "load", spec.duration_s))

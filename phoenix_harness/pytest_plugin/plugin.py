@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import pytest
+from rich.console import Console
 
 from phoenix_harness.analysis import NOT_MEASURED, ExperimentResult, Verdict
 from phoenix_harness.analysis.categories import category_of_message
@@ -24,7 +26,8 @@ from phoenix_harness.engine.plugins import backend_registry, make_plugin_manager
 from phoenix_harness.engine.run import Engine, EngineOptions
 from phoenix_harness.pipetest.model import SUFFIX as PIPELINE_TEST_SUFFIX
 from phoenix_harness.pytest_plugin.pipetest_items import InvalidFileItem, pipeline_test_file
-from phoenix_harness.reporting import ConsoleReporter, PromotionWriter
+from phoenix_harness.reporting import ConsoleReporter, PromotionWriter, read_promotion
+from phoenix_harness.reporting.progress import LiveProgress, live_wanted, render_plain, verdict_table
 from phoenix_harness.reporting.status import StatusWriter
 from phoenix_harness.spec import ExperimentSpec, parse_duration, spec_from_mapping
 from phoenix_harness.spec.parse import load_experiment_file
@@ -47,6 +50,8 @@ class PhoenixSession:
         self.specs: dict[str, ExperimentSpec] = {}
         self.remaining: dict[str, set[str]] = {}  # experiment -> nodeids of its tests not yet finished
         self._engine: Engine | None = None
+        self.live: LiveProgress | None = None
+        self.xdist_run_id: str | None = None  # on the pytest-xdist controller: the workers' run
         given = {o.name: config.getoption(o.dest) for o in OPTIONS}
         root_opt = given["root"]
         self.root = Path(str(root_opt)).resolve() if root_opt else find_root(config.rootpath)
@@ -56,6 +61,7 @@ class PhoenixSession:
         self.duration = given["duration"]
         self.warmup = given["warmup"]
         self.build = not bool(given["no-build"])
+        self.plain = bool(option("plain").value(given["plain"]))
         self.options = EngineOptions(self.root, self.reports_dir, self.backend, build_collector=self.build,
                                      backend_options={
                                          "force": bool(given["force"]),
@@ -75,24 +81,34 @@ class PhoenixSession:
 
     def engine(self) -> Engine:
         if self._engine is None:
-            reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-            capture = self.config.pluginmanager.get_plugin("capturemanager")
-
-            def write(line: str) -> None:
-                if reporter is None:
-                    return
-                if capture is not None:
-                    with capture.global_and_fixture_disabled():
-                        reporter.write_line(line)
-                else:
-                    reporter.write_line(line)
-
             extra = self.config.stash.get(EXTRA_PLUGINS_KEY, [])
-            plugins: list[object] = [ConsoleReporter(write), self.promotion, StatusWriter(self.reports_dir), *extra]
+            plugins: list[object] = [self.console(), self.promotion, StatusWriter(self.reports_dir), *extra]
             if self.allure is not None:
                 plugins.append(self.allure)
             self._engine = Engine(self.options, make_plugin_manager(plugins))
         return self._engine
+
+    def guard(self) -> AbstractContextManager[Any]:
+        """Output reaches the terminal only with pytest's capture suspended."""
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        return capture.global_and_fixture_disabled() if capture is not None else nullcontext()
+
+    def console(self) -> object:
+        """Live bars on a terminal (never on a pytest-xdist worker, whose output nobody sees); else plain
+        lines through pytest's terminal reporter (none with ``-p no:terminal``)."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        worker = hasattr(self.config, "workerinput")
+        if reporter is not None and not worker and live_wanted(bool(reporter.isatty()), plain=self.plain):
+            self.live = LiveProgress(Console(file=_terminal_file(reporter), force_terminal=True), guard=self.guard,
+                                     before=reporter.ensure_newline)
+            return self.live
+
+        def write(line: str) -> None:
+            if reporter is not None:
+                with self.guard():
+                    reporter.write_line(line)
+
+        return ConsoleReporter(write)
 
     def adjust(self, spec: ExperimentSpec) -> ExperimentSpec:
         changes: dict[str, Any] = {}
@@ -112,6 +128,27 @@ class PhoenixSession:
             self.specs[spec.name] = spec
             self.results[spec.name] = self.engine().run(spec)
         return self.results[spec.name]
+
+
+class _TerminalFile:
+    """pytest's terminal reporter as the file a rich console writes to."""
+
+    def __init__(self, reporter: Any) -> None:
+        self.reporter = reporter
+
+    def write(self, text: str) -> int:
+        self.reporter.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self.reporter.flush()
+
+    def isatty(self) -> bool:
+        return bool(self.reporter.isatty())
+
+
+def _terminal_file(reporter: Any) -> IO[str]:
+    return cast(IO[str], _TerminalFile(reporter))
 
 
 SESSION_KEY = pytest.StashKey[PhoenixSession]()
@@ -302,6 +339,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     if state.allure is not None:
         state.allure.close_open_steps()
+    if state.live is not None:
+        state.live.close()
     # Experiments whose tests did not all finish (the session stopped early): final, inconclusive.
     state.promotion.finalize_all({name: sorted(left) for name, left in state.remaining.items() if left})
     if state.results:
@@ -319,6 +358,40 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             except PhoenixError:
                 pass
             write_environment(Path(alluredir), info)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodeready(node: Any) -> None:
+    """pytest-xdist controller: learn the workers' run, whose promotion.json the verdict table reads."""
+    state = node.config.stash.get(SESSION_KEY, None)
+    run_id = getattr(node, "workerinput", {}).get("testrunuid")
+    if state is not None and run_id:
+        state.xdist_run_id = str(run_id)[:12]
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """The verdict of every experiment of this run, as promotion.json has it (test outcomes folded in)."""
+    state = config.stash.get(SESSION_KEY, None)
+    if state is None or hasattr(config, "workerinput"):
+        return
+    if state.results:
+        entries = [state.promotion.experiments[n] for n in state.results if n in state.promotion.experiments]
+    elif state.xdist_run_id:
+        path = state.reports_dir / "runs" / state.xdist_run_id / "promotion.json"
+        try:
+            entries = read_promotion(path)["experiments"] if path.exists() else []
+        except PhoenixError:
+            entries = []
+    else:
+        entries = []
+    if not entries:
+        return
+    terminalreporter.write_sep("=", "phoenix verdicts")
+    if state.live is not None:
+        Console(file=_terminal_file(terminalreporter), force_terminal=True).print(verdict_table(entries))
+    else:
+        for line in render_plain(verdict_table(entries, plain=True)):
+            terminalreporter.write_line(line)
 
 
 # --- declarative experiments: experiments/*.experiment.yaml ---------------------------------------
