@@ -78,6 +78,8 @@ class LiveProgress:
         self._live: Live | None = None
 
     def _print(self, line: str) -> None:
+        if self._live is None:
+            self.before()
         self.console.print(Text(line), soft_wrap=True)
 
     @hookimpl
@@ -90,8 +92,8 @@ class LiveProgress:
         if isinstance(event, ExperimentStarted):
             self.bars[name] = _Bar(name, "resources" if event.driver == "otlp" else "load processes",
                                    phase_started=self.clock())
-            self.lines.phoenix_event(event)
             self._start()
+            self.lines.phoenix_event(event)
         elif isinstance(event, ExperimentFinished):
             self.bars.pop(name, None)
             if not self.bars:
@@ -145,19 +147,25 @@ class LiveProgress:
 
     def render(self) -> RenderableType:
         grid = Table.grid(padding=(0, 1))
-        for _ in range(7):
-            grid.add_column(no_wrap=True)
+        grid.add_column(no_wrap=True, max_width=32, overflow="ellipsis")  # experiment
+        grid.add_column(no_wrap=True)  # phase
+        grid.add_column(no_wrap=True)  # bar
+        grid.add_column(no_wrap=True)  # elapsed, remaining
+        grid.add_column(no_wrap=True)  # load size
+        grid.add_column(overflow="fold")  # first KPIs: the cell that wraps in a narrow terminal
         now = self.clock()
         for bar in self.bars.values():
             timed = bar.remaining_s is not None
             elapsed = bar.elapsed_s if timed else max(bar.elapsed_s, now - bar.phase_started)
             total = elapsed + (bar.remaining_s or 0.0) if timed else None
+            times = f"{elapsed:.0f}s elapsed"
+            if timed:
+                times += f", {bar.remaining_s:.0f}s left"
             grid.add_row(
                 Text(bar.name, style="bold"),
                 Text(bar.phase, style="cyan"),
-                ProgressBar(total=total or None, completed=elapsed if timed else 0, width=24),
-                Text(f"{elapsed:.0f}s elapsed"),
-                Text(f"{bar.remaining_s:.0f}s left" if timed and bar.remaining_s is not None else "", style="dim"),
+                ProgressBar(total=total or None, completed=elapsed if timed else 0, width=20),
+                Text(times),
                 Text(f"{bar.load_size} {bar.unit}" if bar.load_size is not None else ""),
                 Text(_kpi_text(bar.kpis), style="green"),
             )
@@ -218,8 +226,7 @@ def verdict_rows(entries: Iterable[Mapping[str, Any]], *, reason_width: int = 10
 
 
 def verdict_table(entries: Iterable[Mapping[str, Any]], *, plain: bool = False) -> Table:
-    table = Table(title=None if plain else "Phoenix verdicts", box=box.ASCII2 if plain else box.ROUNDED,
-                  title_justify="left")
+    table = Table(box=box.ASCII2 if plain else box.ROUNDED)
     table.add_column("experiment", style=None if plain else "bold")
     table.add_column("verdict")
     table.add_column("cost reduction (95% CI)", justify="right")
