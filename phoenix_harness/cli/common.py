@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from functools import wraps
@@ -10,6 +12,10 @@ from typing import Any, TypeVar
 
 import click
 import yaml
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 from phoenix_harness.core.errors import PhoenixError
 from phoenix_harness.core.options import option
@@ -39,11 +45,28 @@ def emit_rows(rows: Sequence[Mapping[str, Any]], fmt: str, columns: Sequence[str
     elif fmt == "yaml":
         click.echo(yaml.safe_dump([dict(r) for r in rows], sort_keys=False), nl=False)
     else:
-        table = [[str(r.get(c, "")) for c in columns] for r in rows]
-        widths = [max([len(c)] + [len(row[i]) for row in table]) for i, c in enumerate(columns)]
-        click.echo("  ".join(c.upper().ljust(widths[i]) for i, c in enumerate(columns)).rstrip())
-        for row in table:
-            click.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        click.echo(render_table(rows, columns), nl=False)
+
+
+def render_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, terminal: bool | None = None) -> str:
+    """``-o table``: on a terminal, a rich table that fits the width (long cells wrap) under a bold header and
+    its rule; piped, the same columns without rule, colour or wrapping: one line per row, for grep and awk."""
+    if terminal is None:
+        terminal = sys.stdout.isatty()
+    table = Table(box=box.SIMPLE_HEAD if terminal else None, show_edge=False, pad_edge=False,
+                  padding=(0, 1 if terminal else 2, 0, 0), header_style="bold" if terminal else "")
+    for c in columns:
+        table.add_column(c.upper(), overflow="fold", no_wrap=not terminal)
+    for r in rows:
+        table.add_row(*(escape(str(r.get(c, ""))) for c in columns))
+    buf = io.StringIO()
+    width = shutil.get_terminal_size().columns if terminal else 100_000
+    Console(file=buf, width=width, force_terminal=terminal, color_system="auto" if terminal else None,
+            emoji=False, highlight=False).print(table)
+    lines = [line.rstrip() for line in buf.getvalue().splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    return "".join(line + "\n" for line in lines)
 
 
 def parse_sets(items: Sequence[str]) -> dict[str, Any]:

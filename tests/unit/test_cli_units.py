@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from click.testing import CliRunner, Result
 
 from phoenix_harness.catalog import Catalog
 from phoenix_harness.cli import main
+from phoenix_harness.cli.common import render_table
 from phoenix_harness.spec import load_profile_file
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,6 +63,27 @@ def test_pipeline_list_table() -> None:
         assert names == PIPELINES
         assert "50%..98%" in result.stdout
         assert "critical_pattern, high_pattern" in result.stdout
+
+
+def test_pipeline_list_json_and_yaml_are_the_rows_as_they_are() -> None:
+    rows = [e.as_dict() for e in Catalog(REPO / "otel-configs").entries().values()]
+    assert phoenix("pipeline", "list", "-o", "json").stdout == json.dumps(rows, indent=2, default=str) + "\n"
+    assert phoenix("pipeline", "list", "-o", "yaml").stdout == yaml.safe_dump(rows, sort_keys=False)
+
+
+def test_table_on_a_terminal_fits_its_width_and_piped_keeps_one_line_per_row() -> None:
+    rows = [{"name": "short", "description": "word " * 40}, {"name": "[bold]x[/]", "description": "two words"}]
+    on_terminal = render_table(rows, ["name", "description"], terminal=True).splitlines()
+    words = " ".join(line[len("[bold]x[/]") + 1:] for line in on_terminal[2:]).split()
+    assert [c.strip() for c in on_terminal[0].replace("\x1b[1m", "").replace("\x1b[0m", "").split()] == [
+        "NAME", "DESCRIPTION"]
+    assert set(on_terminal[1]) == {"─"}  # the header's rule
+    assert all(len(line) <= shutil.get_terminal_size().columns for line in on_terminal[1:])
+    assert len(on_terminal) > 4 and words.count("word") == 40  # wrapped, nothing lost
+    assert "[bold]x[/]" in on_terminal[-1]  # cells are text, never markup
+    piped = render_table(rows, ["name", "description"], terminal=False).splitlines()
+    assert piped[0].split() == ["NAME", "DESCRIPTION"] and len(piped) == 3
+    assert "\x1b" not in "".join(piped) and piped[1].split().count("word") == 40
 
 
 def test_pipeline_list_rejects_unknown_format() -> None:
