@@ -387,7 +387,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if not entries:
         return
     terminalreporter.write_sep("=", "phoenix verdicts")
-    if state.live is not None:
+    if live_wanted(bool(terminalreporter.isatty()), plain=state.plain):
         Console(file=_terminal_file(terminalreporter), force_terminal=True).print(verdict_table(entries))
     else:
         for line in render_plain(verdict_table(entries, plain=True)):
