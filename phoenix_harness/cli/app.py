@@ -219,9 +219,11 @@ def report(ctx: click.Context, results: Path | None, output: Path | None, check:
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @shared_option("backend")
 @shared_option("duration")
+@shared_option("plain")
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def run(ctx: click.Context, backend: str | None, duration: str | None, pytest_args: tuple[str, ...]) -> None:
+def run(ctx: click.Context, backend: str | None, duration: str | None, pytest_args: tuple[str, ...],
+        plain: bool = False) -> None:
     """Run the experiment suite (experiments/) with pytest and write the report to reports/.
 
     Extra arguments go to pytest, e.g. 'phoenix run -k priority'."""
@@ -238,6 +240,8 @@ def run(ctx: click.Context, backend: str | None, duration: str | None, pytest_ar
         args.append(f"--phoenix-backend={backend}")
     if duration:
         args.append(f"--phoenix-duration={duration}")
+    if plain:
+        args.append("--phoenix-plain")
     args.extend(pytest_args)
     sys.exit(subprocess.call(args, cwd=root))
 

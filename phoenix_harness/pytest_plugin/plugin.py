@@ -61,7 +61,7 @@ class PhoenixSession:
         self.duration = given["duration"]
         self.warmup = given["warmup"]
         self.build = not bool(given["no-build"])
-        self.plain = bool(option("plain").value(given["plain"]))
+        self.plain = bool(given["plain"])
         self.options = EngineOptions(self.root, self.reports_dir, self.backend, build_collector=self.build,
                                      backend_options={
                                          "force": bool(given["force"]),

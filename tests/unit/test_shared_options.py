@@ -26,7 +26,7 @@ def test_every_shared_option_is_a_pytest_option_with_its_help_and_env() -> None:
             assert f"[env: {o.env}]" in flat, o.name
 
 
-@pytest.mark.parametrize(("command", "names"), [((), ("root", "reports")), (("run",), ("backend", "duration")),
+@pytest.mark.parametrize(("command", "names"), [((), ("root", "reports")), (("run",), ("backend", "duration", "plain")),
                                                 (("experiment", "run"), ("backend", "duration"))])
 def test_the_cli_builds_its_options_from_the_same_definitions(command: tuple[str, ...], names: tuple[str, ...]) -> None:
     cmd: click.Command = main
