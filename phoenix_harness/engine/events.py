@@ -25,7 +25,6 @@ class ExperimentStarted(Event):
     load: str
     duration_s: float
     warmup_s: float
-    driver: str = ""  # "processes" (load size counts processes) or "otlp" (simulated resources)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +46,8 @@ class Progress(Event):
     elapsed_s: float
     remaining_s: float
     detail: str = ""
-    load_size: int | None = None  # load processes (or simulated resources) alive, when the load runs
+    load_size: int | None = None  # how much load is alive while it runs (from warm-up on)
+    load_unit: str = ""  # what load_size counts: "load processes" (real ones) or "resources" (simulated)
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,7 +111,7 @@ class Engine:
             result.spec = spec
             raw_dir.mkdir(parents=True, exist_ok=True)
             self.emit(ExperimentStarted(spec.name, spec.baseline.name, spec.candidate.name, spec.load,
-                                        spec.duration_s, spec.warmup_s, spec.driver))
+                                        spec.duration_s, spec.warmup_s))
             with _sigterm_as_interrupt():
                 self.catalog.get(spec.baseline.name)  # unknown pipeline names fail before anything starts
                 self.catalog.get(spec.candidate.name)
@@ -289,7 +289,8 @@ class Engine:
             backend.check()
             detail = on_tick() if on_tick else ""
             size = load.alive_count() if load is not None else None
-            self.emit(Progress(spec.name, phase, elapsed, seconds - elapsed, detail, size))
+            unit = "load processes" if backend.load_driver.real_processes else "resources"
+            self.emit(Progress(spec.name, phase, elapsed, seconds - elapsed, detail, size, unit))
             time.sleep(min(1.0, seconds - elapsed))
 
     def _phases(self, spec: ExperimentSpec, backend: Backend, rendered: list[RenderedPipeline],

@@ -29,7 +29,6 @@ class ConsoleReporter:
         self.every_s = every_s
         self.verbose = verbose
         self._said: dict[str, tuple[float, int]] = {}  # experiment -> (phase elapsed at its last line, marks passed)
-        self._units: dict[str, str] = {}
 
     def _progress_due(self, event: Progress) -> bool:
         last, marks = self._said.get(event.experiment, (0.0, 0))
@@ -44,7 +43,6 @@ class ConsoleReporter:
     def phoenix_event(self, event: Event) -> None:
         name = event.experiment
         if isinstance(event, ExperimentStarted):
-            self._units[name] = "resources" if event.driver == "otlp" else "load processes"
             self.write(f"[phoenix] {name}: {event.baseline} vs {event.candidate} on '{event.load}' "
                        f"(warm-up {event.warmup_s:g}s, measure {event.duration_s:g}s)")
         elif isinstance(event, PhaseStarted):
@@ -60,7 +58,7 @@ class ConsoleReporter:
             elif self._progress_due(event):
                 detail = f", {event.detail}" if event.detail else ""
                 if not detail and event.load_size is not None:
-                    detail = f", {event.load_size} {self._units.get(name, 'load processes')}"
+                    detail = f", {event.load_size} {event.load_unit or 'load processes'}"
                 self.write(f"[phoenix] {name}: {event.phase} {event.elapsed_s:.0f}s elapsed, "
                            f"{event.remaining_s:.0f}s left{detail}")
         elif isinstance(event, KpiComputed) and self.verbose:

@@ -90,8 +90,7 @@ class LiveProgress:
     def _handle(self, event: Event) -> None:
         name = event.experiment
         if isinstance(event, ExperimentStarted):
-            self.bars[name] = _Bar(name, "resources" if event.driver == "otlp" else "load processes",
-                                   phase_started=self.clock())
+            self.bars[name] = _Bar(name, phase_started=self.clock())
             self._start()
             self.lines.phoenix_event(event)
         elif isinstance(event, ExperimentFinished):
@@ -116,7 +115,7 @@ class LiveProgress:
             else:
                 bar.elapsed_s, bar.remaining_s = event.elapsed_s, event.remaining_s
                 if event.load_size is not None:
-                    bar.load_size = event.load_size
+                    bar.load_size, bar.unit = event.load_size, event.load_unit or bar.unit
         elif isinstance(event, KpiComputed):
             if event.kpi in FIRST_KPIS:
                 bar.kpis[event.kpi] = event.value

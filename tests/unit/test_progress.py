@@ -55,8 +55,7 @@ def feed(handler: Any, events: list[Event]) -> None:
         handler.phoenix_event(e)
 
 
-START = ExperimentStarted("topk-vs-baseline", "process-baseline-v1", "process-topk-v1", "realistic", 60.0, 10.0,
-                          "processes")
+START = ExperimentStarted("topk-vs-baseline", "process-baseline-v1", "process-topk-v1", "realistic", 60.0, 10.0)
 
 
 # --- live bars ----------------------------------------------------------------------------------------
@@ -65,7 +64,7 @@ def test_a_bar_shows_phase_elapsed_remaining_and_load_size() -> None:
     console = terminal()
     live = LiveProgress(console, clock=Clock())
     feed(live, [START, PhaseStarted(START.experiment, "load", 60.0),
-                Progress(START.experiment, "load", 12.0, 48.0, "56 load processes", 56)])
+                Progress(START.experiment, "load", 12.0, 48.0, "56 load processes", 56, "load processes")])
     (bar,) = shown(live)
     assert bar.startswith("topk-vs-baseline load ")
     assert "12s elapsed, 48s left" in bar
@@ -76,10 +75,11 @@ def test_a_bar_shows_phase_elapsed_remaining_and_load_size() -> None:
     assert "48s left" in text and "━" in text
 
 
-def test_the_load_of_the_otlp_driver_counts_resources_and_the_first_kpis_appear() -> None:
+def test_a_simulated_load_counts_resources_and_the_first_kpis_appear() -> None:
     live = LiveProgress(terminal(), clock=Clock())
-    start = ExperimentStarted("fleet", "b", "c", "fleet", 30.0, 5.0, "otlp")
-    feed(live, [start, PhaseStarted("fleet", "warm-up", 5.0), Progress("fleet", "warm-up", 1.0, 4.0, "", 400),
+    start = ExperimentStarted("fleet", "b", "c", "fleet", 30.0, 5.0)
+    feed(live, [start, PhaseStarted("fleet", "warm-up", 5.0),
+                Progress("fleet", "warm-up", 1.0, 4.0, "", 400, "resources"),
                 PhaseFinished("fleet", "warm-up", 5.0), PhaseStarted("fleet", "analyse"),
                 KpiComputed("fleet", "cost_reduction", 0.625, ""), KpiComputed("fleet", "series", 12.0, ""),
                 KpiComputed("fleet", "critical_retention", 1.0, "")])
@@ -101,7 +101,7 @@ def test_an_untimed_phase_shows_its_elapsed_time_and_no_remaining() -> None:
 def test_one_bar_per_running_experiment_and_none_once_finished() -> None:
     console = terminal()
     live = LiveProgress(console, clock=Clock())
-    other = ExperimentStarted("second", "b", "c", "realistic", 60.0, 10.0, "processes")
+    other = ExperimentStarted("second", "b", "c", "realistic", 60.0, 10.0)
     feed(live, [START, other, PhaseStarted("second", "measure")])
     bars = shown(live)
     assert [b.split()[0] for b in bars] == ["topk-vs-baseline", "second"]
