@@ -254,7 +254,7 @@ def _kube_experiment(kube: Kube, tmp_path: Path, name: str, candidate: Any, dura
     """One experiment on the kubernetes backend, on the real node: both variants as collector DaemonSets in
     the node's network reading its /proc, Prometheus as a pod on 127.0.0.1 of the node, the load as processes
     of this machine (the node)."""
-    from phoenix_harness.backends import kubernetes as kube_backend
+    from phoenix_harness.backends.kubernetes import backend as kube_backend
     from phoenix_harness.engine.plugins import make_plugin_manager
     from phoenix_harness.engine.run import Engine, EngineOptions
     from phoenix_harness.spec import ExperimentSpec, PipelineRef
