@@ -68,7 +68,7 @@ kube-node-deps:
 
 run: setup
 	@$(BIN)/phoenix run; status=$$?; \
-	  $(BIN)/phoenix report || echo "HTML report skipped (see the error above); Allure results are in reports/allure-results"; \
+	  $(BIN)/phoenix report || echo "Allure HTML report skipped (see the error above); Allure results are in reports/allure-results, the dashboard in reports/dashboard"; \
 	  $(BIN)/phoenix gate reports || true; exit $$status
 
 test: setup test-go test-python test-experiments

@@ -199,13 +199,19 @@ def _pipeline_tests_gate(reports_dir: Path) -> int:
 @click.pass_context
 @user_errors
 def report(ctx: click.Context, results: Path | None, output: Path | None, check: bool) -> None:
-    """Turn Allure results into the HTML report (Allure command line from npm; history carried over)."""
-    require("allure", "the HTML report")
+    """Turn Allure results into the HTML report (Allure command line from npm; history carried over), and
+    build the experiment dashboard (REPORTS/dashboard/index.html), which needs no Allure."""
+    from phoenix_harness.cli.dashboard import build_static
     from phoenix_harness.reporting.html import generate_report, open_report_check
 
     reports = reports_dir(ctx)
-    out = generate_report(results or reports / "allure-results", output or reports / "allure-report",
-                          progress=click.echo)
+    try:
+        require("allure", "the HTML report")
+        out = generate_report(results or reports / "allure-results", output or reports / "allure-report",
+                              progress=click.echo)
+    finally:  # the dashboard needs no Allure: built even when the HTML report could not be
+        if (reports / "promotion.json").is_file():
+            build_static(reports, project_root(ctx))
     click.echo(f"report: {out / 'index.html'}")
     if check:
         names = open_report_check(out)

@@ -101,8 +101,13 @@ def experiment_status(ctx: click.Context, watch: bool, output: str) -> None:
 @user_errors
 def experiment_stop(ctx: click.Context, name: str) -> None:
     """Stop a running experiment: its run tears everything down and reports it inconclusive."""
+    from phoenix_harness.cli.dashboard import stop_background_run
+
     rows = {r["name"]: r for r in read_status(reports_dir(ctx))}
     row = rows.get(name)
+    if (row is None or row.get("state") != "running") and stop_background_run(reports_dir(ctx), name):
+        click.echo("stopped")  # started by 'experiment start' and not measuring yet: its session is ended
+        return
     if row is None or row.get("state") != "running":
         raise PhoenixError("E134", f"experiment '{name}' is not running", where=str(reports_dir(ctx) / "status"),
                            fix="see 'phoenix experiment status'")

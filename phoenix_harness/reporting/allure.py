@@ -102,7 +102,9 @@ def write_environment(results_dir: Path, info: dict[str, Any]) -> None:
     lines = [f"{k}={v}" for k, v in {**base, **info}.items()]
     (results_dir / "environment.properties").write_text("\n".join(lines) + "\n")
     (results_dir / "categories.json").write_text(json.dumps(CATEGORIES, indent=2))
-    executor = {"name": "phoenix-harness", "type": "local", "buildName": info.get("run", "")}
+    # The overview's executor widget links the report named here: the experiment dashboard beside the report.
+    executor = {"name": "phoenix-harness", "type": "local", "buildName": info.get("run", ""),
+                "reportName": "Experiment dashboard", "reportUrl": "../dashboard/index.html"}
     (results_dir / "executor.json").write_text(json.dumps(executor))
 
 

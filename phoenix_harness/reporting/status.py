@@ -11,7 +11,14 @@ from typing import Any
 
 import psutil
 
-from phoenix_harness.engine.events import Event, ExperimentFinished, ExperimentStarted, PhaseStarted, Progress
+from phoenix_harness.engine.events import (
+    Event,
+    ExperimentFinished,
+    ExperimentStarted,
+    KpiComputed,
+    PhaseStarted,
+    Progress,
+)
 from phoenix_harness.hookspecs import hookimpl
 
 
@@ -42,6 +49,8 @@ class StatusWriter:
             self.state[name].update(phase=event.phase, phase_started_at=time.time(), remaining_s=event.expected_s)
         elif isinstance(event, Progress) and event.phase != "setup":
             self.state[name].update(elapsed_s=event.elapsed_s, remaining_s=event.remaining_s, detail=event.detail)
+        elif isinstance(event, KpiComputed):  # the first KPIs, shown live before the verdict
+            self.state[name].setdefault("kpis", {})[event.kpi] = event.value
         elif isinstance(event, ExperimentFinished):
             self.state[name].update(state="finished", phase="done", verdict=event.result.verdict.value,
                                     finished_at=time.time(), remaining_s=0.0)
