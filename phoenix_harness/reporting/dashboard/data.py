@@ -112,7 +112,10 @@ def reason_in_words(entry: dict[str, Any]) -> str:
         for check in entry.get(key) or []:
             text = str(check.get("check") or "")
             detail = str(check.get("detail") or "")
-            parts.append(f"{text}: {detail}" if detail and detail not in text else text)
+            if lost and check.get("category") == "critical process lost":
+                parts.append(f"{text} failed")  # the lost processes above say what and when
+            else:
+                parts.append(f"{text}: {detail}" if detail and detail not in text else text)
     parts += [str(e) for e in entry.get("infrastructure_errors") or []]
     seen: list[str] = []
     for p in parts:

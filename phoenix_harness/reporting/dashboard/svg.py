@@ -5,6 +5,7 @@ heat map, trend sparklines (built by hand, a few elements each) and the timeline
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -99,22 +100,22 @@ def retention_rows(ground_truth: dict[str, Any] | None, gaps: Sequence[dict[str,
 
 
 def heat_map(rows: Sequence[HeatRow], collections: Sequence[float], window_start: float, *,
-             max_rows: int = 60, cell: int = 12) -> str:
+             max_rows: int = 60, cell: int = 16) -> str:
     if not rows or not collections:
         return '<p class="na">no critical process in this load, or no collection measured: nothing to draw</p>'
     shown = list(rows[:max_rows])
-    label_w = 8 + 7 * max(len(r.label) for r in shown)
+    label_w = 12 + 6 * max(len(r.label) for r in shown)
     width = label_w + cell * len(collections) + 10
     height = 22 + cell * len(shown) + 18
     out = [f'<svg class="heat" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
            f'aria-label="critical retention heat map">']
-    step = max(1, len(collections) // 10)
+    step = max(1, math.ceil(44 / cell), len(collections) // 12)  # labels at least 44 px apart
     for j, t in enumerate(collections):
         if j % step == 0:
             out.append(f'<text x="{label_w + j * cell}" y="14" class="axis">+{t - window_start:.0f}s</text>')
     for i, row in enumerate(shown):
         y = 22 + i * cell
-        out.append(f'<text x="4" y="{y + cell - 2}" class="row-label">{escape(row.label)}</text>')
+        out.append(f'<text x="4" y="{y + cell - 4}" class="row-label">{escape(row.label)}</text>')
         for j, state in enumerate(row.cells):
             out.append(f'<rect class="cell {state}" x="{label_w + j * cell}" y="{y}" width="{cell - 1}" '
                        f'height="{cell - 1}" fill="{CELL_COLORS[state]}"><title>{escape(row.label)} at '
