@@ -135,6 +135,7 @@ class _Handler(SimpleHTTPRequestHandler):
             return
         path = urlsplit(self.path).path
         if path == "/api/status":
+            self.app.refresh()  # new results rebuild the pages; the page learns of it from built_at
             self._send(200, json.dumps(self.app.status(), default=str, allow_nan=False).encode(), "application/json",
                        cookie=set_cookie)
             return
