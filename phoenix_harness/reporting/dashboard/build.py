@@ -27,6 +27,7 @@ from phoenix_harness.core.errors import PhoenixError
 from phoenix_harness.core.secrets import mask_config
 from phoenix_harness.reporting.dashboard import svg
 from phoenix_harness.reporting.dashboard.data import (
+    HISTORY_RUNS,
     TREND_KPIS,
     Dashboard,
     Experiment,
@@ -292,7 +293,8 @@ def build_dashboard(reports_dir: Path, *, root: Path | None = None, out_dir: Pat
         "index.html": env.get_template("index.html").render(
             **common, page="index", rows=rows, best=_best(rows), pipelines=pipelines, loads=loads, prefix=""),
         "trends.html": env.get_template("trends.html").render(
-            **common, page="trends", trends=_trend_rows(board), kpis=TREND_KPIS, prefix=""),
+            **common, page="trends", trends=_trend_rows(board), kpis=TREND_KPIS, history_runs=HISTORY_RUNS,
+            prefix=""),
     }
     catalog, catalog_problem = _catalog_view(root, board)
     pages["catalog.html"] = env.get_template("catalog.html").render(
