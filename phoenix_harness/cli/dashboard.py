@@ -94,6 +94,9 @@ def build_static(reports: Path, root: Path, *, check: bool = False) -> Path:
     from phoenix_harness.reporting.dashboard import build_dashboard
     from phoenix_harness.reporting.dashboard.check import SCREENSHOTS, check_dashboard
 
+    if not (reports / "promotion.json").is_file():
+        raise PhoenixError("E801", "promotion.json not found, so there is nothing to show", where=str(reports),
+                           fix="run the experiments first ('make run'), or set PHOENIX_REPORTS_DIR to their reports")
     index = build_dashboard(reports, root=root, kube=deployed())
     click.echo(f"dashboard: {index}")
     if check:

@@ -18,9 +18,7 @@ from typing import Any
 import pytest
 
 from phoenix_harness.core.errors import PhoenixError
-from phoenix_harness.reporting.dashboard import build_dashboard
 from phoenix_harness.reporting.dashboard.check import SCREENSHOTS, check_dashboard
-from phoenix_harness.reporting.html import generate_report
 from tests.e2e.test_measurement import add_candidate
 
 pytestmark = pytest.mark.e2e
@@ -106,14 +104,14 @@ def test_pages_from_a_real_run_match_promotion_json(tmp_path: Path, repo_copy: P
     assert entries["priority-otlp"]["verdict"] == "promote", proc.stdout[-3000:]
     assert entries["hide-etcd-otlp"]["verdict"] == "reject", proc.stdout[-3000:]
 
-    allure = True
-    try:
-        generate_report(reports / "allure-results", reports / "allure-report")
-    except PhoenixError as exc:
-        if exc.code not in MISSING_TOOL:
-            raise
-        allure = False
-    index = build_dashboard(reports, root=repo_copy)
+    # what 'make run' does after the run: 'phoenix report' (the Allure report, then the dashboard)
+    report = subprocess.run([sys.executable, "-m", "phoenix_harness.cli", "--root", str(repo_copy), "report"],
+                            capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "PHOENIX_REPORTS_DIR": str(reports)})
+    allure = report.returncode == 0
+    assert allure or any(f"error[{code}]" in report.stderr for code in MISSING_TOOL), report.stderr
+    index = reports / "dashboard" / "index.html"
+    assert f"dashboard: {index}" in report.stdout
     try:
         doms = check_dashboard(index.parent, screenshots=index.parent / SCREENSHOTS)
     except PhoenixError as exc:
