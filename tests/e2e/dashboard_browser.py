@@ -3,6 +3,7 @@ can watch a page change over time without reloading it."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import itertools
 import json
@@ -35,6 +36,13 @@ class Page:
                 if "error" in reply:
                     raise RuntimeError(f"{method}: {reply['error']}")
                 return dict(reply.get("result") or {})
+
+    def screenshot(self, path: Path, width: int = 1400, height: int = 700) -> None:
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
+                  mobile=False)
+        data = self.call("Page.captureScreenshot", format="png")["data"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(data))
 
     def eval(self, expression: str) -> Any:
         result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)

@@ -36,6 +36,7 @@ EXPERIMENT = """
     expect:
       critical_retention: "== 100%"
 """
+LIVE_SCREENSHOT = Path(__file__).resolve().parents[2] / "reports" / "dashboard-live-screenshot.png"
 ROW = "document.querySelector(\"#live-table tr[data-name='live-priority']\")"
 
 
@@ -87,6 +88,9 @@ def test_ui_shows_a_started_experiment_change_phase_without_reload(repo_copy: Pa
                     assert mark == "same page"  # never reloaded
                     if not phases or phases[-1] != phase:
                         phases.append(phase)
+                        if phase == "load":  # the live panel mid-run, for a reader of this repository
+                            page.screenshot(LIVE_SCREENSHOT)
+                            assert page.eval("document.querySelector('#live-news a') === null")  # no news yet
                     if state != "running":
                         break
                 time.sleep(0.25)
@@ -120,6 +124,7 @@ def test_ui_shows_a_started_experiment_change_phase_without_reload(repo_copy: Pa
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(url + "api/status", timeout=5)
     assert harness_processes() == []
+    assert LIVE_SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def _gone(pid: int, timeout_s: float = 60) -> bool:

@@ -250,7 +250,8 @@ def load_dashboard(reports_dir: Path, out_dir: Path) -> Dashboard:
     try:
         promotion = read_promotion(reports_dir / "promotion.json")
     except PhoenixError as exc:
-        problem = str(exc)
+        problem = ("No results yet: run the experiments ('make run', 'phoenix run' or 'phoenix experiment start "
+                   "NAME')." if exc.code == "E801" else str(exc))
     experiments = [load_experiment(reports_dir, e) for e in (promotion or {}).get("experiments", [])]
     experiments.sort(key=lambda e: e.name)
     tests = _read_json(reports_dir / "pipeline-tests.json")

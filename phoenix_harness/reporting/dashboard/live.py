@@ -54,6 +54,7 @@ class LiveDashboard:
         self._lock = threading.Lock()
         self._built_for: float | None = None
         self.built_at = 0.0
+        self.results = "[]"
         self._kube: DeployedView | None = None
         self._kube_at = 0.0
         self._sizes: dict[str, int | None] = {}
@@ -75,6 +76,17 @@ class LiveDashboard:
                 self._kube, self._kube_at = self.deployments(), time.time()
             build_dashboard(self.reports_dir, root=self.root, out_dir=self.out, live=True, kube=self._kube)
             self._built_for, self.built_at = mtime, time.time()
+            self.results = self._results()
+
+    def _results(self) -> str:
+        """What the summary shows, as a key: it changes with a new final entry, not when a run merely lists
+        the experiments it collected."""
+        try:
+            data = json.loads((self.reports_dir / "promotion.json").read_text())
+            return json.dumps(sorted((str(e.get("name")), str(e.get("verdict")), str(e.get("raw_dir")))
+                                     for e in data.get("experiments", [])))
+        except (OSError, ValueError, AttributeError, TypeError):
+            return "[]"  # no file yet: no results, as a file listing none
 
     def load_size(self, profile: str) -> int | None:
         if profile not in self._sizes:
@@ -93,7 +105,7 @@ class LiveDashboard:
             r.pop("pid", None)
             r["kpis"] = {k: finite(v) for k, v in (r.get("kpis") or {}).items()}  # NaN is not JSON
         rows.sort(key=lambda r: (r.get("state") != "running", -float(r.get("started_at") or 0)))
-        return {"now": time.time(), "built_at": self.built_at, "experiments": rows}
+        return {"now": time.time(), "built_at": self.built_at, "results": self.results, "experiments": rows}
 
 
 class _Handler(SimpleHTTPRequestHandler):

@@ -21,7 +21,7 @@
   if (!document.body.dataset.live || location.protocol.indexOf("http") !== 0) { return; }
   var token = new URLSearchParams(location.search).get("token");
   var url = "/api/status" + (token ? "?token=" + encodeURIComponent(token) : "");
-  var builtAt = null;
+  var results = null;  // what the summary shows; a change means new final results
 
   function cell(text, cls) {
     var td = document.createElement("td");
@@ -64,7 +64,7 @@
         cell((r.load || "") + (r.load_size ? " (" + r.load_size + ")" : ""), "load"),
         cell(kpiText(r.kpis), "kpis"));
     });
-    if (builtAt !== null && data.built_at !== builtAt) {
+    if (results !== null && data.results !== results) {
       var news = document.getElementById("live-news");
       news.innerHTML = "";
       var a = document.createElement("a");
@@ -72,7 +72,7 @@
       a.textContent = "new results are in: reload the summary";
       news.appendChild(a);
     }
-    builtAt = data.built_at;
+    results = data.results;
   }
 
   function poll() {
