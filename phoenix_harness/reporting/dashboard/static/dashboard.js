@@ -61,7 +61,8 @@
       tr.replaceChildren(
         cell(r.name), cell(r.state + (r.verdict ? ": " + r.verdict : ""), "state"), cell(r.phase, "phase"),
         cell(r.state === "running" ? Math.round(r.remaining_s || 0) + " s" : "", "left"),
-        cell((r.load || "") + (r.load_size ? " (" + r.load_size + ")" : ""), "load"),
+        cell((r.load || "") + (r.load_size ? " (" + r.load_size + ")" : "") +
+             (r.state === "running" && r.detail ? "; now " + r.detail : ""), "load"),
         cell(kpiText(r.kpis), "kpis"));
     });
     if (results !== null && data.results !== results) {
