@@ -226,3 +226,13 @@ def test_config_diff_marks_processor_lines_only() -> None:
     assert any("topk" in line for line in added)
     assert all(r.processors for r in rows if "topk" in r.right or "batch" in r.right)
     assert not any(r.processors for r in rows if "otlp:" in r.right or "exporters:" in r.right)
+
+
+def test_timeline_without_the_charts_extra_is_plain_svg(reports: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from phoenix_harness.reporting.dashboard import svg
+
+    monkeypatch.setattr(svg, "has", lambda extra: extra != "charts")
+    build_dashboard(reports, root=REPO)
+    html = (reports / "dashboard" / "experiments" / "topk-good.html").read_text()
+    timeline = html.split('id="timeline"')[1].split("</section>")[0]
+    assert '<svg class="timeline"' in timeline and timeline.count("<polyline") == 4  # 2 variants x 2 panels
