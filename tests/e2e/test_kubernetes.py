@@ -18,8 +18,8 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from phoenix_harness.backends.kubernetes import backend as kube_backend
 from phoenix_harness.backends.base import BackendOptions
+from phoenix_harness.backends.kubernetes import backend as kube_backend
 from phoenix_harness.backends.kubernetes import labels as L
 from phoenix_harness.backends.kubernetes import manifests as M
 from phoenix_harness.backends.kubernetes.backend import KubernetesBackend
