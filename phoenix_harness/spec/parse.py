@@ -93,6 +93,8 @@ def _line_index(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...
     out[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                continue  # a list or mapping as a key: construction rejects it (unhashable)
             k = key.value
             out[(*path, k)] = key.start_mark.line + 1
             _line_index(value, (*path, k), out)
@@ -111,9 +113,15 @@ def load_yaml_with_lines(path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
     except (UnicodeDecodeError, IsADirectoryError) as exc:
         raise PhoenixError("E100", f"cannot read file: {exc.__class__.__name__}", where=str(path),
                            fix="save the file as UTF-8 text") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+    lines: dict[tuple[Any, ...], int] = {}
+    loader: yaml.SafeLoader | None = None
+    try:  # one parse: the node tree gives the line numbers, then the very same tree the data
+        loader = yaml.SafeLoader(text)  # reads the text at once: rejects control characters here
+        node = loader.get_single_node()
+        data = None
+        if node is not None:
+            _line_index(node, (), lines)  # before construction, which flattens merge keys in place
+            data = loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -126,9 +134,9 @@ def load_yaml_with_lines(path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
     except ValueError as exc:  # e.g. an integer literal longer than Python converts
         raise PhoenixError("E105", f"invalid YAML value: {str(exc)[:120]}", where=str(path),
                            fix="shorten the value") from None
-    lines: dict[tuple[Any, ...], int] = {}
-    if node is not None:
-        _line_index(node, (), lines)
+    finally:
+        if loader is not None:
+            loader.dispose()
     return data, lines
 
 

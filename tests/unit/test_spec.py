@@ -689,3 +689,25 @@ def test_python_marker_and_yaml_file_build_the_same_spec(tmp_path: Path) -> None
     from_marker = spec_from_mapping(marker, source="m")
     from_file = load_experiment_file(path)
     assert dataclasses.replace(from_marker, source=None) == dataclasses.replace(from_file, source=None)
+
+
+def test_yaml_with_lines_parses_the_file_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The line numbers and the data come from one parse; merge keys still resolve and lines stay exact."""
+    from phoenix_harness.spec.parse import load_yaml_with_lines
+
+    parses = []
+    original = yaml.SafeLoader.get_single_node
+
+    def counting(self: yaml.SafeLoader) -> yaml.Node | None:
+        parses.append(1)
+        return original(self)
+
+    monkeypatch.setattr(yaml.SafeLoader, "get_single_node", counting)
+    path = tmp_path / "x.yaml"
+    path.write_text("base: &b\n  a: 1\nitem:\n  <<: *b\n  c: [x, 2.5, true]\n")
+    data, lines = load_yaml_with_lines(path)
+    assert len(parses) == 1
+    assert data == {"base": {"a": 1}, "item": {"a": 1, "c": ["x", 2.5, True]}}
+    assert type(data) is dict and type(data["item"]["c"]) is list
+    assert lines[("item",)] == 3 and lines[("item", "c")] == 5 and lines[("item", "c", 1)] == 5
+    assert ("item", "a") not in lines  # a merged key has no line of its own in the file
