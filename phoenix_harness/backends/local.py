@@ -23,6 +23,7 @@ from phoenix_harness.catalog import SOURCE_VARIANT, RenderedPipeline, Wiring
 from phoenix_harness.core.errors import InfrastructureError
 from phoenix_harness.core.procs import Child, ProcessRunner, free_port, http_ok
 from phoenix_harness.core.secrets import mask
+from phoenix_harness.core.waits import wait_until
 from phoenix_harness.hookspecs import hookimpl
 from phoenix_harness.loadsim.drivers import LoadDriver
 from phoenix_harness.measure import SELF_JOB
@@ -63,18 +64,21 @@ class HostClaim:
                 fh.close()
                 return
             self.say(f"{overlap}; waiting for it to finish (up to {timeout_s:.0f}s)")
-            deadline = time.monotonic() + timeout_s
-            while True:
+
+            def locked() -> bool:
                 try:
                     fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
+                    return True
                 except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        fh.close()
-                        raise InfrastructureError(
-                            "E412", f"{overlap}; still held after {timeout_s:.0f}s", where=str(self.path),
-                            fix="wait for the other run, or pass --phoenix-force to overlap it") from None
-                    time.sleep(0.5)
+                    return False
+
+            def still_held() -> InfrastructureError:
+                fh.close()
+                return InfrastructureError("E412", f"{overlap}; still held after {timeout_s:.0f}s",
+                                           where=str(self.path),
+                                           fix="wait for the other run, or pass --phoenix-force to overlap it")
+
+            wait_until(locked, interval_s=0.5, timeout_s=timeout_s, error=still_held)
         fh.seek(0)
         fh.truncate()
         fh.write(f"{self.owner} (pid {os.getpid()})")
@@ -206,17 +210,17 @@ class LocalBackend(Backend):
 
     def _wait_prometheus(self, deadline: float) -> None:
         url = f"{self.prometheus_url}/-/ready"
-        while True:
+
+        def ready() -> bool:
             if self.prometheus is not None and not self.prometheus.alive():
                 raise InfrastructureError("E403", f"Prometheus exited at start: {self.prometheus.log_tail(2)}",
                                           where=str(self.options.run_dir / "prometheus.log"),
                                           fix="check that its port was free and the binary works")
-            if http_ok(url):
-                return
-            if time.monotonic() > deadline:
-                raise InfrastructureError("E404", "Prometheus did not become ready in time", where=url,
-                                          fix="see prometheus.log in the run's raw folder")
-            time.sleep(0.05)
+            return http_ok(url)
+
+        wait_until(ready, interval_s=0.05, deadline=deadline,
+                   error=InfrastructureError("E404", "Prometheus did not become ready in time", where=url,
+                                             fix="see prometheus.log in the run's raw folder"))
 
     def deploy(self, pipelines: Sequence[RenderedPipeline]) -> list[DeployedVariant]:
         self._start_prometheus()
@@ -290,19 +294,19 @@ class LocalBackend(Backend):
 
     def _wait_collector(self, d: DeployedVariant, deadline: float) -> None:
         child: Child = d.handle
-        while True:
+
+        def healthy() -> bool:
             if not child.alive():
                 raise InfrastructureError(
                     "E405", f"collector for {d.variant} exited with code {child.popen.returncode}: "
                     f"{_last_error(child)}", where=str(child.log_path),
                     fix="fix the pipeline config (phoenix pipeline validate) or free the port it names")
-            if d.health_url is None or http_ok(d.health_url):
-                return
-            if time.monotonic() > deadline:
-                raise InfrastructureError("E406", f"collector for {d.variant} not healthy after "
-                                          f"{READY_TIMEOUT_S:.0f}s", where=d.health_url,
-                                          fix="see its log in the run's raw folder")
-            time.sleep(0.05)
+            return d.health_url is None or http_ok(d.health_url)
+
+        wait_until(healthy, interval_s=0.05, deadline=deadline,
+                   error=InfrastructureError("E406", f"collector for {d.variant} not healthy after "
+                                             f"{READY_TIMEOUT_S:.0f}s", where=d.health_url,
+                                             fix="see its log in the run's raw folder"))
 
     def start_load(self, profile: LoadProfile, driver: LoadDriver, *, hosts: int = 1,
                    interval_s: float = 2.0) -> LoadHandle:

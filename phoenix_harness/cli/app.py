@@ -141,12 +141,13 @@ def gate(ctx: click.Context, reports: Path | None, require_pipeline_tests: bool)
     Prints why."""
     path = reports or reports_dir(ctx)
     data = read_promotion(path)
+    promotion = path / "promotion.json" if path.is_dir() else path
     for e in data["experiments"]:
         click.echo(f"{e['verdict'].upper():13} {e['name']}: {e['candidate']} vs {e['baseline']} on {e['load']}")
         for check in e.get("failed_checks", []):
             click.echo(f"              failed: {check['check']} ({check.get('detail', '')})")
         for err in e.get("infrastructure_errors", []):
-            click.echo(f"              could not measure: {err}")
+            click.echo(f"              could not measure: {first_line(str(err), promotion)}")
     # Decide from the experiments themselves, not from the file's summary line.
     overall = overall_verdict(Verdict(e["verdict"]) for e in data["experiments"])
     if not data["experiments"]:
@@ -163,6 +164,17 @@ def gate(ctx: click.Context, reports: Path | None, require_pipeline_tests: bool)
     if require_pipeline_tests:
         code = _combine_exit(code, _pipeline_tests_gate(path if path.is_dir() else path.parent))
     sys.exit(code)
+
+
+GATE_LINE_CHARS = 160
+
+
+def first_line(error: str, full_text_in: Path) -> str:
+    """An error's first line, cut to :data:`GATE_LINE_CHARS`; where anything was left out, where it is."""
+    line, _, rest = error.partition("\n")
+    if len(line) > GATE_LINE_CHARS:
+        line, rest = line[:GATE_LINE_CHARS - 3] + "...", line
+    return f"{line} (in full: {full_text_in})" if rest else line
 
 
 def _combine_exit(*codes: int) -> int:

@@ -26,14 +26,15 @@ OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "json", "yam
 
 
 def user_errors(fn: F) -> F:
-    """Print a PhoenixError as one line on stderr and exit with its code; never a traceback."""
+    """Print a PhoenixError on stderr (one line, any detail indented below) and exit with its code; never a
+    traceback."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except PhoenixError as exc:
-            click.echo(exc.one_line(), err=True)
+            click.echo(exc.text(), err=True)
             sys.exit(exc.exit_code)
 
     return wrapper  # type: ignore[return-value]

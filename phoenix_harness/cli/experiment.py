@@ -18,6 +18,7 @@ from phoenix_harness.cli.app import main, project_root, reports_dir, run
 from phoenix_harness.cli.common import OUTPUT, emit_rows, shared_option, user_errors
 from phoenix_harness.cli.kube import kube_promote_options, promote_to_kubernetes
 from phoenix_harness.core.errors import PhoenixError, did_you_mean
+from phoenix_harness.core.waits import wait_until
 from phoenix_harness.reporting import PromotionWriter, read_promotion
 from phoenix_harness.reporting.status import read_status
 from phoenix_harness.toolchain import (
@@ -113,12 +114,10 @@ def experiment_stop(ctx: click.Context, name: str) -> None:
                            fix="see 'phoenix experiment status'")
     os.kill(int(row["pid"]), signal.SIGTERM)
     click.echo(f"sent SIGTERM to {row['pid']}; waiting for teardown")
-    for _ in range(60):
-        time.sleep(0.5)
-        if all(r.get("state") != "running" for r in read_status(reports_dir(ctx)) if r["name"] == name):
-            click.echo("stopped")
-            return
-    raise PhoenixError("E135", f"experiment '{name}' did not stop within 30s", fix=f"kill {row['pid']}")
+    wait_until(lambda: all(r.get("state") != "running" for r in read_status(reports_dir(ctx)) if r["name"] == name),
+               interval_s=0.5, timeout_s=30,
+               error=PhoenixError("E135", f"experiment '{name}' did not stop within 30s", fix=f"kill {row['pid']}"))
+    click.echo("stopped")
 
 
 def _promotion_entry(ctx: click.Context, name: str) -> dict[str, Any]:

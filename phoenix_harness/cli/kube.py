@@ -88,7 +88,7 @@ def _validate_locally(root: Path, config: Mapping[str, Any], pipeline: str, say:
         message = validate_config(collector, path)
     if message:
         raise PhoenixError("E442", f"the collector rejects pipeline '{pipeline}': {message}",
-                           where=str(Catalog(root / "otel-configs").get(pipeline).config_path),
+                           where=str(Catalog(root / "otel-configs").get(pipeline).config_path), detail=message.detail,
                            fix=f"fix the config (phoenix pipeline validate {pipeline}); nothing was deployed")
 
 

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from phoenix_harness.backends.local import HostClaim
 from phoenix_harness.catalog import ProfileCatalog
 from phoenix_harness.core.errors import PhoenixError
 from phoenix_harness.core.procs import ProcessRunner, new_run_id
+from phoenix_harness.core.waits import poll, wait_until
 from phoenix_harness.engine.plugins import driver_registry, make_plugin_manager
 from phoenix_harness.loadsim.drivers import DriverRegistry, RunningLoad
 from phoenix_harness.spec import parse_duration
@@ -63,17 +65,17 @@ def start_background(root: Path, profile: str, driver: str, duration: str | None
     with (work / "service.log").open("ab") as log:
         subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                          start_new_session=True, close_fds=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def running() -> dict[str, Any]:
         state = read_state(work)
-        if state and state.get("state") in ("running", "failed"):
-            if state["state"] == "failed":
-                raise PhoenixError("E521", f"load simulation failed to start: {state.get('error')}",
-                                   where=str(work / "service.log"), fix="see the log")
-            return state
-        time.sleep(0.1)
-    raise PhoenixError("E522", "load simulation did not report running within 30s", where=str(work / "service.log"),
-                       fix="see the log")
+        if state and state.get("state") == "failed":
+            raise PhoenixError("E521", f"load simulation failed to start: {state.get('error')}",
+                               where=str(work / "service.log"), fix="see the log")
+        return state if state and state.get("state") == "running" else {}
+
+    return wait_until(running, interval_s=0.1, timeout_s=30,
+                      error=PhoenixError("E522", "load simulation did not report running within 30s",
+                                         where=str(work / "service.log"), fix="see the log"))
 
 
 def read_state(work: Path) -> dict[str, Any] | None:
@@ -112,15 +114,17 @@ def stop(sim_id: str | None, timeout: float = 20.0) -> list[str]:
         os.kill(int(s["pid"]), signal.SIGTERM)
     deadline = time.monotonic() + timeout
     for s in running:
-        while time.monotonic() < deadline and psutil.pid_exists(int(s["pid"])):
-            try:
-                if psutil.Process(int(s["pid"])).status() == psutil.STATUS_ZOMBIE:
-                    break
-            except psutil.Error:
-                break
-            time.sleep(0.1)
+        poll(partial(_gone, int(s["pid"])), interval_s=0.1, deadline=deadline)
         shutil.rmtree(service_root() / s["id"], ignore_errors=True)
     return [s["id"] for s in running]
+
+
+def _gone(pid: int) -> bool:
+    """The process has exited (a zombie has: it only waits to be reaped)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -203,8 +203,9 @@ def _validate_one(catalog: Catalog, collector: Any, target: str) -> tuple[list[s
             warnings += _structure_warnings(data)
             message = validate_config(collector, path)
             if message:
-                return [f"error[E211] {path}: the collector rejects this config: {message} (fix: correct the "
-                        "component settings it names)"], warnings
+                return [PhoenixError("E211", f"the collector rejects it: {message}", where=str(path),
+                                     fix="correct the component it names", detail=message.detail).text()], \
+                    warnings
             # The same critical-drop probe as for catalog names: the config as a one-off entry.
             entry = PipelineEntry(name=path.stem, version=0, description="", strategy="custom",
                                   config_path=path, parameters={})
@@ -224,8 +225,9 @@ def _validate_one(catalog: Catalog, collector: Any, target: str) -> tuple[list[s
         cfg.write_text(rendered.yaml())
         message = validate_config(collector, cfg)
         if message:
-            return [f"error[E211] {entry.config_path}: the collector rejects pipeline '{entry.name}': {message} "
-                    "(fix: correct the component settings it names)"], warnings
+            return [PhoenixError("E211", f"the collector rejects pipeline '{entry.name}': {message}",
+                                 where=str(entry.config_path), fix="correct the component it names",
+                                 detail=message.detail).text()], warnings
         warnings += _critical_drop(catalog, collector, entry, Path(tmp))
     return [], warnings
 

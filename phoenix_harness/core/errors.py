@@ -1,13 +1,15 @@
 """User-facing errors: one line with a code, the place, and how to fix it.
 
 Every layer raises :class:`PhoenixError` (or a subclass) for mistakes a user can fix. Front ends print
-``str(error)`` and exit with :attr:`PhoenixError.exit_code`; internal errors keep their traceback.
+``str(error)`` (:meth:`PhoenixError.text`) and exit with :attr:`PhoenixError.exit_code`; internal errors keep
+their traceback. The first line stays short and the same from run to run; what is long (every valid value,
+a list of names) goes in ``detail``, printed indented below it.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 
 class PhoenixError(Exception):
@@ -15,12 +17,18 @@ class PhoenixError(Exception):
 
     exit_code = 2
 
-    def __init__(self, code: str, message: str, *, where: str | None = None, fix: str | None = None) -> None:
+    def __init__(self, code: str, message: str, *, where: str | None = None, fix: str | None = None,
+                 detail: Sequence[str] = ()) -> None:
         self.code = code
         self.message = message
         self.where = where
         self.fix = fix
-        super().__init__(self.one_line())
+        self.detail = tuple(detail)
+        super().__init__(self.text())
+
+    def text(self) -> str:
+        """The first line, then each line of ``detail`` indented below it."""
+        return "\n".join([self.one_line(), *(f"  {line}" for line in self.detail)])
 
     def one_line(self) -> str:
         parts = [f"error[{self.code}]"]

@@ -17,6 +17,7 @@ from typing import Any
 from phoenix_harness.catalog import PipelineEntry, Wiring, render_pipeline
 from phoenix_harness.core.errors import InfrastructureError
 from phoenix_harness.core.procs import ProcessRunner, free_port
+from phoenix_harness.core.waits import wait_until
 from phoenix_harness.loadsim.otlp import FleetEncoder, OtlpHttpSender, SimProcess
 from phoenix_harness.measure.otlp_sink import OtlpSink, ReceivedResource
 from phoenix_harness.toolchain import Collector
@@ -66,19 +67,17 @@ def probe_pipeline(collector: Collector, entry: PipelineEntry, work_dir: Path,
     sender = OtlpHttpSender(f"http://127.0.0.1:{http_port}")
     try:
         child = runner.start("collector", [str(collector.path), f"--config={config}"], log_name="probe.log")
-        deadline = time.monotonic() + 20
-        while True:
+
+        def healthy() -> bool:
             if not child.alive():
                 raise InfrastructureError("E413", f"collector exited: {child.log_tail(3)}", where=str(config),
                                           fix=f"run 'phoenix pipeline validate {entry.name}'")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{rendered.health_port}/", timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise InfrastructureError("E414", "collector never became healthy", where=str(config),
-                                              fix="see probe.log") from None
-                time.sleep(0.1)
+            with urllib.request.urlopen(f"http://127.0.0.1:{rendered.health_port}/", timeout=1):
+                return True
+
+        wait_until(healthy, interval_s=0.1, timeout_s=20, retry_on=(OSError,),
+                   error=InfrastructureError("E414", "collector never became healthy", where=str(config),
+                                             fix="see probe.log"))
         yield PipelineProbe(sender, sink, f"http://127.0.0.1:{http_port}")
     finally:
         sender.close()

@@ -18,6 +18,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from phoenix_harness.catalog.pipelines import substitute_parameters
 from phoenix_harness.core.errors import InfrastructureError, PhoenixError
 from phoenix_harness.core.procs import new_run_id, reap_orphans
 from phoenix_harness.core.secrets import mask_config
+from phoenix_harness.core.waits import wait_until
 from phoenix_harness.engine.events import (
     ArtifactProduced,
     Event,
@@ -142,14 +144,14 @@ class Engine:
                         where = (str(self.catalog.get(r.name).config_path) if r is not source
                                  else str(profile.source or spec.load))
                         raise PhoenixError("E211", f"the collector rejects pipeline '{r.name}': {message}",
-                                           where=where,
+                                           where=where, detail=message.detail,
                                            fix=f"run 'phoenix pipeline validate {r.name}' and fix the config")
                 self._phases(spec, backend, rendered, result, source)
         except InfrastructureError as exc:
-            result.infrastructure_errors.append(exc.one_line())
-        except PhoenixError as exc:
-            result.infrastructure_errors.append(exc.one_line())
-            result.user_error = exc.one_line()
+            result.infrastructure_errors.append(exc.text())
+        except PhoenixError as exc:  # the detail below the first line goes in the report too
+            result.infrastructure_errors.append(exc.text())
+            result.user_error = exc.text()
         except KeyboardInterrupt as exc:
             result.infrastructure_errors.append("interrupted by the user (Ctrl-C or SIGTERM)")
             pending = exc
@@ -326,12 +328,10 @@ class Engine:
         self._wait(spec, "warm-up", spec.warmup_s, backend, load=load)
         deadline = time.monotonic() + SCRAPED_TIMEOUT_S
         for d in deployed:
-            while not reader.self_telemetry_up(d.variant):
-                backend.check()
-                if time.monotonic() > deadline:
-                    raise InfrastructureError("E603", f"Prometheus never scraped the self-telemetry of {d.variant}",
-                                              where=reader.url, fix="see prometheus.log in the raw folder")
-                time.sleep(0.2)
+            wait_until(partial(reader.self_telemetry_up, d.variant), interval_s=0.2, deadline=deadline,
+                       check=backend.check,
+                       error=InfrastructureError("E603", f"Prometheus never scraped the self-telemetry of {d.variant}",
+                                                 where=reader.url, fix="see prometheus.log in the raw folder"))
         self.emit(PhaseFinished(spec.name, "warm-up", spec.warmup_s))
 
         self.emit(PhaseStarted(spec.name, "load", spec.duration_s))

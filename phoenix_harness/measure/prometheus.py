@@ -18,6 +18,7 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 
 from phoenix_harness.core.errors import InfrastructureError
+from phoenix_harness.core.waits import poll, wait_until
 
 SELF_JOB = "phoenix-self"
 PROMETHEUS_FIX = "check that the run's Prometheus is still running; see prometheus.log in the raw folder"
@@ -115,16 +116,18 @@ class PrometheusReader:
         its own telemetry shows its receiver accepted input. Return the seconds waited."""
         start = time.monotonic()
         pending = list(variants)
-        while pending:
+
+        def all_up() -> bool:
             if check is not None:
                 check()
-            pending = [v for v in pending if not (self.variant_scraped(v) or self.accepted_input(v))]
-            if not pending:
-                break
-            if time.monotonic() - start > timeout:
-                raise InfrastructureError("E602", f"no data from {', '.join(pending)} after {timeout:.0f}s",
-                                          where=self.url, fix="see the collector log in reports/raw/")
-            time.sleep(0.2)
+            pending[:] = [v for v in pending if not (self.variant_scraped(v) or self.accepted_input(v))]
+            return not pending
+
+        if pending:
+            wait_until(all_up, interval_s=0.2, timeout_s=timeout,
+                       error=lambda: InfrastructureError("E602", f"no data from {', '.join(pending)} after "
+                                                         f"{timeout:.0f}s", where=self.url,
+                                                         fix="see the collector log in reports/raw/"))
         return time.monotonic() - start
 
     def accepted_input(self, variant: str) -> bool:
@@ -190,17 +193,18 @@ class PrometheusReader:
 
         ``variants`` maps each variant to its exported metric names. Returns the proof per variant (None
         for a variant whose completeness could not be proven within ``timeout``)."""
-        deadline = time.monotonic() + timeout
         proofs: dict[str, str | None] = dict.fromkeys(variants)
-        while True:
+
+        def all_landed() -> bool:
             if check is not None:
                 check()
             for v, names in variants.items():
                 if proofs[v] is None:
                     proofs[v] = self.landed(v, end, interval_s, names)
-            if all(proofs.values()) or time.monotonic() > deadline:
-                return proofs
-            time.sleep(0.5)
+            return all(proofs.values())
+
+        poll(all_landed, interval_s=0.5, timeout_s=timeout)
+        return proofs
 
     def metric_names(self, variant: str, start: float, end: float) -> list[str]:
         """Names of the metrics a variant exported in the window (range functions drop ``__name__``,

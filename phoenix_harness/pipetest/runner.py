@@ -32,6 +32,7 @@ from phoenix_harness.catalog import Catalog, PipelineEntry, Wiring, render_pipel
 from phoenix_harness.catalog.pipelines import ParameterSpec
 from phoenix_harness.core.errors import InfrastructureError, PhoenixError, did_you_mean
 from phoenix_harness.core.procs import Child, ProcessRunner, free_port
+from phoenix_harness.core.waits import wait_until
 from phoenix_harness.loadsim.otlp import OtlpHttpSender
 from phoenix_harness.measure.otlp_sink import OtlpSink, ReceivedResource
 from phoenix_harness.pipetest.checks import Outcome, evaluate
@@ -152,8 +153,7 @@ class PipelineUnderTest:
         return [], None
 
     def _wait_healthy(self, health_port: int | None, config: Path) -> None:
-        deadline = time.monotonic() + 20
-        while True:
+        def healthy() -> bool:
             assert self.child is not None
             if not self.child.alive():
                 tail = self.child.log_tail(3).strip().replace("\n", " | ")
@@ -163,14 +163,13 @@ class PipelineUnderTest:
             try:
                 port = health_port or self.telemetry_port
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1):
-                    return
+                    return True
             except urllib.error.HTTPError:
-                return  # it answers: up
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise InfrastructureError("E152", "the collector never became healthy", where=str(config),
-                                              fix=f"see {self.work_dir / 'collector.log'}") from None
-                time.sleep(0.05)
+                return True  # it answers: up
+
+        wait_until(healthy, interval_s=0.05, timeout_s=20, retry_on=(OSError,),
+                   error=InfrastructureError("E152", "the collector never became healthy", where=str(config),
+                                             fix=f"see {self.work_dir / 'collector.log'}"))
 
     def run(self, case_input: CaseInput) -> tuple[Any, list[ReceivedResource], str]:
         """Send every collection of the input; return what was sent, what came out, and the host token."""
@@ -203,21 +202,27 @@ class PipelineUnderTest:
         if self.counted == "?":
             time.sleep(1.5)
             return
-        deadline = time.monotonic() + SETTLE_TIMEOUT_S
-        while True:
-            target, done = self._progress()
-            if done - before[1] >= target - before[0]:
-                return
+        progress = [before]
+
+        def settled() -> bool:
+            progress[0] = self._progress()
+            target, done = progress[0]
+            return done - before[1] >= target - before[0]
+
+        def alive() -> None:
             assert self.child is not None
             if not self.child.alive():
                 raise InfrastructureError("E153", f"the collector of '{self.entry.name}' exited: "
                                           f"{self.child.log_tail(3)}", where=str(self.work_dir / "collector.log"),
                                           fix="see the collector log")
-            if time.monotonic() > deadline:
-                raise InfrastructureError("E154", f"the collector exported {done - before[1]:g} of "
-                                          f"{target - before[0]:g} points within {SETTLE_TIMEOUT_S:g}s",
-                                          where=str(self.work_dir / "collector.log"), fix="see the collector log")
-            time.sleep(0.01)
+
+        def behind() -> InfrastructureError:
+            target, done = progress[0]
+            return InfrastructureError("E154", f"the collector exported {done - before[1]:g} of "
+                                       f"{target - before[0]:g} points within {SETTLE_TIMEOUT_S:g}s",
+                                       where=str(self.work_dir / "collector.log"), fix="see the collector log")
+
+        wait_until(settled, interval_s=0.01, timeout_s=SETTLE_TIMEOUT_S, check=alive, error=behind)
 
     def close(self) -> None:
         if self.sender is not None:
@@ -352,7 +357,7 @@ class PipelineTestRunner:
                 if outcome.failed:
                     result.message = "output differs from the expectation"
         except PhoenixError as exc:
-            result.status, result.message, result.exit_code = "error", exc.one_line(), exc.exit_code
+            result.status, result.message, result.exit_code = "error", exc.text(), exc.exit_code
         except Exception as exc:  # noqa: BLE001 - an internal error keeps its traceback in the result
             result.status, result.exit_code = "error", 3
             result.message = f"internal error: {exc.__class__.__name__}: {exc}"

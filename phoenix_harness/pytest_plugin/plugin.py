@@ -248,7 +248,7 @@ def experiment(request: pytest.FixtureRequest) -> ExperimentResult:
         request.node.stash[SPEC_KEY] = spec.name
         result = session.run(spec)
     except PhoenixError as exc:
-        problem = exc.one_line()
+        problem = exc.text()
     if problem is not None:  # outside the except block: one line, no chained exception
         pytest.fail(problem, pytrace=False)
     if result.verdict is Verdict.INCONCLUSIVE:

@@ -2,6 +2,7 @@
 
 from phoenix_harness.toolchain.otelcol import (
     Collector,
+    Rejection,
     build_collector,
     cache_dir,
     locate_collector,
@@ -13,6 +14,7 @@ from phoenix_harness.toolchain.prometheus import PrometheusBinary, locate_promet
 __all__ = [
     "Collector",
     "PrometheusBinary",
+    "Rejection",
     "build_collector",
     "cache_dir",
     "locate_collector",

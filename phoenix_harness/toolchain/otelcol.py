@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from phoenix_harness.core.errors import PhoenixError
+from phoenix_harness.core.errors import PhoenixError, did_you_mean
 
 BUILDER_MODULE = "go.opentelemetry.io/collector/cmd/builder"
 
@@ -232,10 +232,42 @@ def build_collector(manifest: Path, *, progress: Callable[[str], None] | None = 
 
 
 _VALIDATE_NOISE = re.compile(r"^\d{4}-\d\d-\d\dT\S+\s+")
+# "'processors' unknown type: "x" for id: "x/a" (valid values: [b a ...])": the values come in Go's map
+# order, a different one each run.
+_UNKNOWN_TYPE = re.compile(r"'(?P<kind>\w+)' unknown type: \"(?P<type>[^\"]*)\" for id: \"(?P<id>[^\"]*)\"")
+_VALID_VALUES = re.compile(r"\s*\(valid values: \[(?P<values>[^\]]*)\]\)")
 
 
-def validate_config(collector: Collector, config: Path) -> str | None:
-    """Run ``otelcol validate``; return None when valid, else the collector's own message (one line)."""
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why the collector refused a config: ``message`` is short and the same each run (it reads as the
+    message itself in an f-string); ``detail`` holds what is long, sorted, for the lines below it."""
+
+    message: str
+    detail: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def rejection(cause: str) -> Rejection:
+    """A collector's message made short and deterministic: the valid values move, sorted, to the detail."""
+    listed = _VALID_VALUES.search(cause)
+    if listed is None:
+        return Rejection(cause)
+    values = sorted(set(listed.group("values").split()))
+    message = cause[:listed.start()] + cause[listed.end():]
+    unknown = _UNKNOWN_TYPE.search(message)
+    if unknown is not None:
+        kind, type_, id_ = unknown.group("kind", "type", "id")
+        short = f"unknown {kind.removesuffix('s')} \"{type_}\"" + (f" (in \"{id_}\")" if id_ != type_ else "")
+        message = message[:unknown.start()] + short + did_you_mean(type_, values) + message[unknown.end():]
+    return Rejection(message, (f"valid values: {' '.join(values)}",))
+
+
+def validate_config(collector: Collector, config: Path) -> Rejection | None:
+    """Run ``otelcol validate``; return None when valid, else the collector's own message (one line, with
+    long lists as detail)."""
     proc = subprocess.run([str(collector.path), "validate", f"--config={config}"], capture_output=True,
                           text=True, timeout=60)
     if proc.returncode == 0:
@@ -246,8 +278,8 @@ def validate_config(collector: Collector, config: Path) -> str | None:
     # innermost cause, prefixed with the component it concerns.
     useful = [ln for ln in lines if not ln.rstrip().endswith("error(s):")]
     if not useful:
-        return lines[-1] if lines else "collector rejected the config"
+        return rejection(lines[-1] if lines else "collector rejected the config")
     context = [ln.split(" error reading configuration for ")[1].split(":")[0]
                for ln in lines if " error reading configuration for " in ln]
     cause = useful[-1].removeprefix("Error: ")
-    return f"{context[-1]}: {cause}" if context else cause
+    return rejection(f"{context[-1]}: {cause}" if context else cause)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -77,3 +78,24 @@ def test_validate_path_runs_the_same_critical_drop_probe(tmp_path: Path) -> None
     keeps_all = tmp_path / "keeps-all.yaml"
     keeps_all.write_text((REPO / "otel-configs/pipelines/process-baseline-v1.yaml").read_text())
     assert phoenix(REPO, "pipeline", "validate", str(keeps_all)).returncode == 0
+
+
+def test_unknown_component_error_is_short_and_the_same_each_run(tmp_path: Path) -> None:
+    """E211 for an unknown component: the first line is short and deterministic (the collector lists its valid
+    components in a different order each run); the valid values follow, sorted, on an indented line."""
+    config = (REPO / "otel-configs/pipelines/process-baseline-v1.yaml").read_text()
+    (tmp_path / "bad.yaml").write_text(config.replace("memory_limiter", "memory_limitr"))
+    runs = []
+    for seed in ("1", "2"):
+        runs.append(subprocess.run([sys.executable, "-m", "phoenix_harness.cli", "--root", str(REPO), "pipeline",
+                                    "validate", "bad.yaml"], capture_output=True, text=True, timeout=300,
+                                   cwd=tmp_path, env={**os.environ, "PYTHONHASHSEED": seed}))
+    first = [next(ln for ln in r.stdout.splitlines() if ln.startswith("error[")) for r in runs]
+    assert runs[0].returncode == 1 and first[0].startswith("error[E211] bad.yaml: "), runs[0].stdout
+    assert len(first[0]) <= 160, first[0]
+    assert "did you mean 'memory_limiter'?" in first[0]
+    assert first[0] == first[1]
+    values = next(ln for ln in runs[0].stdout.splitlines() if ln.startswith("  valid values: "))
+    names = values.removeprefix("  valid values: ").split()
+    assert names == sorted(names) and "memory_limiter" in names and "batch" in names
+    assert runs[0].stdout == runs[1].stdout

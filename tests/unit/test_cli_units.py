@@ -171,6 +171,24 @@ def test_gate_inconclusive_exits_3(tmp_path: Path) -> None:
     assert "overall: inconclusive" in result.stdout
 
 
+def test_gate_prints_an_errors_first_line_and_where_the_rest_is(tmp_path: Path) -> None:
+    values = " ".join(f"component_{i}" for i in range(60))
+    with_detail = ("error[E211] otel-configs/pipelines/x.yaml: the collector rejects pipeline 'x': unknown processor "
+                   f"\"y\" (fix: run 'phoenix pipeline validate x' and fix the config)\n  valid values: {values}")
+    long_line = "error[E151] x.yaml: the collector rejected pipeline 'x': " + "z" * 400
+    reports = promotion(tmp_path, "inconclusive", experiment("a", "inconclusive", infrastructure_errors=[
+        with_detail, long_line, "collector crashed"]))
+    result = phoenix("gate", str(reports))
+    assert result.exit_code == 3, result.output
+    out = result.stdout.splitlines()
+    assert f"could not measure: {with_detail.splitlines()[0]} (in full: {reports / 'promotion.json'})" in out[1]
+    assert "valid values" not in result.stdout and "component_1" not in result.stdout
+    assert out[2].endswith(f"... (in full: {reports / 'promotion.json'})") and "z" * 200 not in out[2]
+    assert out[3].endswith("could not measure: collector crashed")
+    pointer = len(f" (in full: {reports / 'promotion.json'})")
+    assert max(len(line) for line in out) <= len("              could not measure: ") + 160 + pointer
+
+
 def test_gate_missing_report_exits_2(tmp_path: Path) -> None:
     result = phoenix("gate", str(tmp_path / "nowhere"))
     assert result.exit_code == 2

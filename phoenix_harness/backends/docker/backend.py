@@ -24,6 +24,7 @@ import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from phoenix_harness.core.errors import InfrastructureError, PhoenixError
 from phoenix_harness.core.extras import require
 from phoenix_harness.core.procs import ProcessRunner, free_port, http_answers, http_ok
 from phoenix_harness.core.secrets import mask
+from phoenix_harness.core.waits import wait_until
 from phoenix_harness.hookspecs import hookimpl
 from phoenix_harness.loadsim.drivers import LoadDriver
 from phoenix_harness.measure import SELF_JOB
@@ -225,22 +227,19 @@ class DockerBackend(Backend):
             self._run(collector_spec(p.variant, self.collector_image, cfg, self.otlp_ports.get(p.variant)))
             deployed.append(DeployedVariant(p.variant, p.name, cfg, None, self.containers[f"collector:{p.variant}"]))
         deadline = time.monotonic() + READY_TIMEOUT_S
-        while not http_ok(f"{self.prometheus_url}/-/ready"):
-            self.check()
-            if time.monotonic() > deadline:
-                raise InfrastructureError("E473", "Prometheus container not ready in time", where=self.prometheus_url,
-                                          fix="see the containers' logs in the run's raw folder")
-            time.sleep(0.2)
+        wait_until(partial(http_ok, f"{self.prometheus_url}/-/ready"), interval_s=0.2, deadline=deadline,
+                   check=self.check,
+                   error=InfrastructureError("E473", "Prometheus container not ready in time",
+                                             where=self.prometheus_url,
+                                             fix="see the containers' logs in the run's raw folder"))
         # docker-proxy accepts on a published port before the collector inside listens: load sent then is
         # lost (a broken pipe). Deployed means every variant's OTLP receiver answers.
         for variant, port in self.otlp_ports.items():
-            while not http_answers(f"http://127.0.0.1:{port}/v1/metrics"):
-                self.check()
-                if time.monotonic() > deadline:
-                    raise InfrastructureError("E473", f"the OTLP receiver of {variant} never answered",
-                                              where=f"127.0.0.1:{port}",
-                                              fix="see the containers' logs in the run's raw folder")
-                time.sleep(0.2)
+            wait_until(partial(http_answers, f"http://127.0.0.1:{port}/v1/metrics"), interval_s=0.2,
+                       deadline=deadline, check=self.check,
+                       error=InfrastructureError("E473", f"the OTLP receiver of {variant} never answered",
+                                                 where=f"127.0.0.1:{port}",
+                                                 fix="see the containers' logs in the run's raw folder"))
         return deployed
 
     def _claim(self) -> None:

@@ -48,6 +48,7 @@ import psutil
 
 from phoenix_harness.core.errors import InfrastructureError, PhoenixError
 from phoenix_harness.core.procs import Child, ProcessRunner
+from phoenix_harness.core.waits import wait_until
 from phoenix_harness.toolchain import cache_dir
 
 BRIDGE = "phx-docker0"
@@ -460,24 +461,27 @@ class DockerEngine:
     def _acquire(self, timeout_s: float) -> None:
         self.paths.home.mkdir(parents=True, exist_ok=True)
         fh = self.paths.lock.open("a+")
-        deadline = time.monotonic() + timeout_s
-        told = False
-        while True:
+        told = [False]
+
+        def locked() -> bool:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
+                return True
             except BlockingIOError:
-                if not told and timeout_s > 0:
+                if not told[0] and timeout_s > 0:
                     fh.seek(0)
                     self.say(f"the private Docker engine is in use by {fh.read().strip() or 'another run'}; "
                              f"waiting (up to {timeout_s:.0f}s)")
-                    told = True
-                if time.monotonic() > deadline:
-                    fh.close()
-                    raise InfrastructureError("E476", "the private Docker engine is still in use by another run",
-                                              where=str(self.paths.lock),
-                                              fix="wait for it, or set DOCKER_HOST to another engine") from None
-                time.sleep(0.5)
+                    told[0] = True
+                return False
+
+        def still_in_use() -> InfrastructureError:
+            fh.close()
+            return InfrastructureError("E476", "the private Docker engine is still in use by another run",
+                                       where=str(self.paths.lock),
+                                       fix="wait for it, or set DOCKER_HOST to another engine")
+
+        wait_until(locked, interval_s=0.5, timeout_s=timeout_s, error=still_in_use)
         fh.seek(0)
         fh.truncate()
         fh.write(f"pid {os.getpid()}")
@@ -536,18 +540,15 @@ class DockerEngine:
     def _wait_ready(self, deadline: float) -> None:
         import docker
 
-        while True:
+        def answers() -> bool:
             if self.child is not None and not self.child.alive():
                 raise InfrastructureError("E477", f"dockerd exited at start: {self.child.log_tail(3)}",
                                           where=str(self.child.log_path), fix="see dockerd.log")
-            if self.paths.socket.exists():
-                with contextlib.suppress(docker.errors.DockerException, OSError):
-                    if docker.DockerClient(base_url=self.url, timeout=5).ping():
-                        return
-            if time.monotonic() > deadline:
-                raise InfrastructureError("E477", "dockerd did not answer in time", where=self.url,
-                                          fix=f"see {self.paths.home / 'dockerd.log'}")
-            time.sleep(0.1)
+            return self.paths.socket.exists() and bool(docker.DockerClient(base_url=self.url, timeout=5).ping())
+
+        wait_until(answers, interval_s=0.1, deadline=deadline, retry_on=(docker.errors.DockerException, OSError),
+                   error=InfrastructureError("E477", "dockerd did not answer in time", where=self.url,
+                                             fix=f"see {self.paths.home / 'dockerd.log'}"))
 
     def alive(self) -> bool:
         return self.child is not None and self.child.alive()
@@ -680,7 +681,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
                 while engine.alive():
                     time.sleep(1)
     except PhoenixError as exc:
-        print(exc.one_line(), file=sys.stderr)
+        print(exc.text(), file=sys.stderr)
         return exc.exit_code
     return 0
 

@@ -60,6 +60,7 @@ from phoenix_harness.catalog import RenderedPipeline, Wiring
 from phoenix_harness.core.errors import InfrastructureError, PhoenixError
 from phoenix_harness.core.procs import free_port
 from phoenix_harness.core.secrets import mask, mask_config
+from phoenix_harness.core.waits import poll, wait_until
 from phoenix_harness.hookspecs import hookimpl
 from phoenix_harness.loadsim import GroundTruth, ProcessRecord
 from phoenix_harness.loadsim.drivers import DriverRegistry, LoadDriver
@@ -316,27 +317,30 @@ class KubernetesBackend(Backend):
 
     def _wait_ready(self, daemon_sets: Sequence[str]) -> None:
         kube = self._k()
-        deadline = time.monotonic() + self.opts.ready_timeout_s
-        last = ""
-        while True:
+        last = [""]
+        seen: list[PodProblem] = []
+
+        def all_ready() -> bool:
             states, found = self._readiness(daemon_sets)
+            seen[:] = found
             line = ", ".join(f"{name.removeprefix(f'phx-{self.short}-')} {state}" for name, state in states.items())
-            if line != last:
+            if line != last[0]:
                 self.options.say(f"waiting: {line}")
-                last = line
+                last[0] = line
             fatal = [p for p in found if p.fatal]
             if fatal:
                 raise InfrastructureError("E451", f"a pod of the run failed: {fatal[0].describe()}",
                                           where=f"pod {kube.namespace}/{fatal[0].pod}", fix=fatal[0].fix)
-            if all(s.endswith("ready") for s in states.values()):
-                return
-            if time.monotonic() > deadline:
-                hint = found[0] if found else None
-                raise InfrastructureError(
-                    "E451", f"not ready after {self.opts.ready_timeout_s:.0f}s: {line}"
-                    + (f"; {hint.describe()}" if hint else ""), where=f"namespace {kube.namespace}",
-                    fix=hint.fix if hint else f"kubectl get pods -n {kube.namespace} -l {L.RUN}={self.run}")
-            time.sleep(0.5)
+            return all(s.endswith("ready") for s in states.values())
+
+        def not_ready() -> InfrastructureError:
+            hint = seen[0] if seen else None
+            return InfrastructureError(
+                "E451", f"not ready after {self.opts.ready_timeout_s:.0f}s: {last[0]}"
+                + (f"; {hint.describe()}" if hint else ""), where=f"namespace {kube.namespace}",
+                fix=hint.fix if hint else f"kubectl get pods -n {kube.namespace} -l {L.RUN}={self.run}")
+
+        wait_until(all_ready, interval_s=0.5, timeout_s=self.opts.ready_timeout_s, error=not_ready)
 
     def _readiness(self, daemon_sets: Sequence[str]) -> tuple[dict[str, str], list[PodProblem]]:
         kube = self._k()
@@ -485,13 +489,10 @@ def delete_run(kube: Kube, run: str, *, say: Any = None, timeout_s: float = 90.0
             with contextlib.suppress(PhoenixError):
                 if kube.delete(api_version, kind, obj["metadata"]["name"]):
                     deleted.append(f"{kind}/{obj['metadata']['name']}")
-    deadline = time.monotonic() + timeout_s
-    while kube.list_objects("v1", "Pod", label_selector=sel):
-        if time.monotonic() > deadline:
-            raise InfrastructureError("E453", f"pods of run {run} still exist {timeout_s:.0f}s after deletion",
-                                      where=f"namespace {kube.namespace}",
-                                      fix=f"kubectl delete pods -n {kube.namespace} -l {L.RUN}={run} --force")
-        time.sleep(0.5)
+    wait_until(lambda: not kube.list_objects("v1", "Pod", label_selector=sel), interval_s=0.5, timeout_s=timeout_s,
+               error=InfrastructureError("E453", f"pods of run {run} still exist {timeout_s:.0f}s after deletion",
+                                         where=f"namespace {kube.namespace}",
+                                         fix=f"kubectl delete pods -n {kube.namespace} -l {L.RUN}={run} --force"))
     if say is not None:
         say(f"deleted {len(deleted)} object(s) of run {run} from namespace {kube.namespace}")
     return deleted
@@ -531,17 +532,22 @@ class _JobLoad(LoadHandle):
 
     def _pod(self, deadline: float) -> str | None:
         sel = L.selector({"job-name": self.name})
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            pods = self.kube.list_objects("v1", "Pod", label_selector=sel)
-            for p in pods:
+
+        def started() -> tuple[bool, str | None]:
+            """(done, the pod's name): done once the load is stopped, its pod failed or runs."""
+            if self._stop.is_set():
+                return True, None
+            for p in self.kube.list_objects("v1", "Pod", label_selector=sel):
                 fatal = [x for x in problems([p]) if x.fatal]
                 if fatal:
                     self.error = f"{fatal[0].describe()} (fix: {fatal[0].fix})"
-                    return None
+                    return True, None
                 if (p.get("status") or {}).get("phase") in ("Running", "Succeeded", "Failed"):
-                    return str(p["metadata"]["name"])
-            time.sleep(0.5)
-        return None
+                    return True, str(p["metadata"]["name"])
+            return False, None
+
+        found = poll(started, until=lambda r: r[0], interval_s=0.5, deadline=deadline)
+        return found[1] if found else None
 
     def _follow(self) -> None:
         from kubernetes.client import CoreV1Api

@@ -41,6 +41,7 @@ from phoenix_harness.backends.kubernetes.images import BuiltImage
 from phoenix_harness.backends.kubernetes.node import RealNode
 from phoenix_harness.core.errors import InfrastructureError, PhoenixError
 from phoenix_harness.core.procs import Child, ProcessRunner, free_port
+from phoenix_harness.core.waits import wait_until
 from phoenix_harness.toolchain import cache_dir
 
 WRAPPER = Path("otel-configs") / "kube" / "cluster"
@@ -393,30 +394,30 @@ class LocalCluster:
                 },
             })
         names = {n.name for n in self.nodes}
-        while True:
+        ready: set[str] = set()
+
+        def all_ready() -> bool:
             self._check_alive()
-            ready = {n["metadata"]["name"] for n in kube.list_objects("v1", "Node")
-                     if any(c.get("type") == "Ready" and c.get("status") == "True"
-                            for c in (n.get("status") or {}).get("conditions") or [])}
-            if names <= ready:
-                return
-            if time.monotonic() > deadline:
-                raise InfrastructureError("E463", f"simulated nodes not Ready: {sorted(names - ready)}",
-                                          where=str(self.work / "kwok.log"), fix="see kwok.log")
-            time.sleep(0.2)
+            ready.clear()
+            ready.update(n["metadata"]["name"] for n in kube.list_objects("v1", "Node")
+                         if any(c.get("type") == "Ready" and c.get("status") == "True"
+                                for c in (n.get("status") or {}).get("conditions") or []))
+            return names <= ready
+
+        wait_until(all_ready, interval_s=0.2, deadline=deadline,
+                   error=lambda: InfrastructureError("E463", f"simulated nodes not Ready: {sorted(names - ready)}",
+                                                     where=str(self.work / "kwok.log"), fix="see kwok.log"))
 
     def _wait_default_service_account(self, deadline: float) -> None:
         """The controller-manager works once it has made the ``default`` service account (pods need one)."""
         from phoenix_harness.backends.kubernetes.client import Kube
 
         kube = Kube(kubeconfig=str(self.kubeconfig), namespace="default")
-        while kube.get("v1", "ServiceAccount", "default") is None:
-            self._check_alive()
-            if time.monotonic() > deadline:
-                raise InfrastructureError("E463", "the controller-manager made no default service account in time",
-                                          where=str(self.work / "kube-controller-manager.log"),
-                                          fix="see kube-controller-manager.log")
-            time.sleep(0.2)
+        wait_until(lambda: kube.get("v1", "ServiceAccount", "default") is not None, interval_s=0.2,
+                   deadline=deadline, check=self._check_alive,
+                   error=InfrastructureError("E463", "the controller-manager made no default service account in time",
+                                             where=str(self.work / "kube-controller-manager.log"),
+                                             fix="see kube-controller-manager.log"))
 
     def _ssl_context(self, verify: bool) -> ssl.SSLContext:
         if not verify:
@@ -430,16 +431,15 @@ class LocalCluster:
 
     def _wait_http(self, url: str, what: str, deadline: float, *, tls: bool = True, verify: bool = True) -> None:
         ctx = self._ssl_context(verify) if tls else None
-        while True:
+
+        def ready() -> bool:
             self._check_alive()
-            with contextlib.suppress(urllib.error.URLError, OSError, ValueError):
-                with urllib.request.urlopen(url, timeout=2.0, context=ctx) as resp:  # noqa: S310 - loopback only
-                    if resp.status == 200:
-                        return
-            if time.monotonic() > deadline:
-                raise InfrastructureError("E463", f"{what} did not become ready in time", where=url,
-                                          fix=f"see the logs in {self.work}")
-            time.sleep(0.1)
+            with urllib.request.urlopen(url, timeout=2.0, context=ctx) as resp:  # noqa: S310 - loopback only
+                return bool(resp.status == 200)
+
+        wait_until(ready, interval_s=0.1, deadline=deadline, retry_on=(urllib.error.URLError, OSError, ValueError),
+                   error=InfrastructureError("E463", f"{what} did not become ready in time", where=url,
+                                             fix=f"see the logs in {self.work}"))
 
     def _check_alive(self) -> None:
         for role, child in self.children.items():
@@ -552,7 +552,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
                         time.sleep(1)
             shutil.rmtree(work, ignore_errors=True)
     except PhoenixError as exc:
-        print(exc.one_line(), file=sys.stderr)
+        print(exc.text(), file=sys.stderr)
         return exc.exit_code
     return 0
 

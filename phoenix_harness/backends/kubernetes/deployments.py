@@ -23,6 +23,7 @@ from phoenix_harness.backends.kubernetes import manifests as M
 from phoenix_harness.backends.kubernetes.client import Kube, Obj
 from phoenix_harness.backends.kubernetes.diagnose import PodProblem, pod_ready, problems
 from phoenix_harness.core.errors import PhoenixError
+from phoenix_harness.core.waits import wait_until
 
 COMPONENT = "pipeline-deployment"
 CONFIG_COMPONENT = "pipeline-config"
@@ -257,16 +258,18 @@ class Deployments:
     def wait_rollout(self, name: str, version: int, *, timeout_s: float = ROLLOUT_TIMEOUT_S,
                      started: float | None = None) -> DeploymentStatus:
         started = time.monotonic() if started is None else started
-        deadline = time.monotonic() + timeout_s
-        last = ""
-        while True:
+        seen: list[DeploymentStatus] = []  # the latest status, for the result and the timeout's message
+        said = [""]
+
+        def rolled_out() -> bool:
             st = self._status(self._daemon_set(name))
+            seen[:] = [st]
             line = f"{name} v{version}: {st.ready}/{st.desired} pods ready ({st.state})"
-            if line != last:
+            if line != said[0]:
                 self.say(line)
-                last = line
+                said[0] = line
             if st.state == "ready" and st.version == version:
-                return replace(st, elapsed_s=round(time.monotonic() - started, 2))
+                return True
             if st.state == "no-nodes":
                 raise PhoenixError("E437", f"deployment '{name}' selects no node ({st.target})",
                                    where=f"DaemonSet {self.kube.namespace}/{name}",
@@ -275,15 +278,20 @@ class Deployments:
             fatal = [p for p in st.problems if p.fatal]
             if fatal:
                 raise self._failure(st, fatal)
-            if time.monotonic() > deadline:
-                hint = st.problems[0] if st.problems else None
-                raise PhoenixError(
-                    "E441", f"deployment '{name}' v{version} not ready after {timeout_s:.0f}s: {st.ready}/"
-                    f"{st.desired} pods ready" + (f"; {hint.describe()}" if hint else ""),
-                    where=f"DaemonSet {self.kube.namespace}/{name}",
-                    fix=(hint.fix if hint else f"kubectl describe daemonset -n {self.kube.namespace} {name}")
-                    + f"; or roll back: phoenix pipeline rollback {name}")
-            time.sleep(self.poll_s)
+            return False
+
+        def not_ready() -> PhoenixError:
+            st = seen[0]
+            hint = st.problems[0] if st.problems else None
+            return PhoenixError(
+                "E441", f"deployment '{name}' v{version} not ready after {timeout_s:.0f}s: {st.ready}/"
+                f"{st.desired} pods ready" + (f"; {hint.describe()}" if hint else ""),
+                where=f"DaemonSet {self.kube.namespace}/{name}",
+                fix=(hint.fix if hint else f"kubectl describe daemonset -n {self.kube.namespace} {name}")
+                + f"; or roll back: phoenix pipeline rollback {name}")
+
+        wait_until(rolled_out, interval_s=self.poll_s, timeout_s=timeout_s, error=not_ready)
+        return replace(seen[0], elapsed_s=round(time.monotonic() - started, 2))
 
     def _failure(self, st: DeploymentStatus, fatal: Sequence[PodProblem]) -> PhoenixError:
         first = fatal[0]
@@ -385,13 +393,11 @@ class Deployments:
             for obj in self.kube.list_objects(api_version, kind, label_selector=sel):
                 if self.kube.delete(api_version, kind, obj["metadata"]["name"]):
                     deleted.append(f"{kind}/{obj['metadata']['name']}")
-        deadline = time.monotonic() + timeout_s
-        while wait and self._pods(name):
-            if time.monotonic() > deadline:
-                raise PhoenixError("E441", f"pods of '{name}' still terminating after {timeout_s:.0f}s",
-                                   where=f"namespace {self.kube.namespace}",
-                                   fix=f"kubectl get pods -n {self.kube.namespace} -l {L.DEPLOYMENT}={name}")
-            time.sleep(self.poll_s)
+        if wait:
+            wait_until(lambda: not self._pods(name), interval_s=self.poll_s, timeout_s=timeout_s,
+                       error=PhoenixError("E441", f"pods of '{name}' still terminating after {timeout_s:.0f}s",
+                                          where=f"namespace {self.kube.namespace}",
+                                          fix=f"kubectl get pods -n {self.kube.namespace} -l {L.DEPLOYMENT}={name}"))
         self.say(f"{name}: deleted {len(deleted)} object(s)")
         return deleted
 

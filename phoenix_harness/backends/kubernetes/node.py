@@ -45,6 +45,7 @@ from phoenix_harness.backends.kubernetes import manifests as M
 from phoenix_harness.backends.kubernetes.images import images_dir
 from phoenix_harness.core.errors import InfrastructureError, PhoenixError
 from phoenix_harness.core.procs import Child, ProcessRunner, free_port
+from phoenix_harness.core.waits import wait_until
 
 NODE_BASE = Path(os.environ.get("PHOENIX_KUBE_NODE_DIR", "/var/lib/phoenix-harness/kube-node"))
 CGROUP_ROOT = "phoenix-harness-kube"
@@ -476,24 +477,26 @@ class RealNode:
             raise
 
     def _take_lock(self, lock: IO[str], wait_s: float) -> None:
-        waited = time.monotonic() + wait_s
-        said = False
-        while True:
+        said = [False]
+
+        def locked() -> bool:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
+                return True
             except BlockingIOError:
-                if not said:
+                if not said[0]:
                     self.say("another real node runs on this host; waiting for it to stop")
-                    said = True
-                if time.monotonic() > waited:
-                    lock.close()
-                    self._lock = None
-                    raise InfrastructureError("E469", f"another real node held {self.base / '.lock'} for "
-                                              f"{wait_s:.0f}s", where=str(self.base),
-                                              fix="stop the other test run's cluster (one real node per host)") \
-                        from None
-                time.sleep(0.5)
+                    said[0] = True
+                return False
+
+        def held() -> InfrastructureError:
+            lock.close()
+            self._lock = None
+            return InfrastructureError("E469", f"another real node held {self.base / '.lock'} for {wait_s:.0f}s",
+                                       where=str(self.base),
+                                       fix="stop the other test run's cluster (one real node per host)")
+
+        wait_until(locked, interval_s=0.5, timeout_s=wait_s, error=held)
 
     def _ctr(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["ctr", "--address", str(self.socket), "--namespace", "k8s.io", *args],
@@ -509,14 +512,10 @@ class RealNode:
         (c / "config.toml").write_text(_containerd_config(self.folder))
         self.children["containerd"] = self.runner.start(
             "containerd", ["containerd", "--config", str(c / "config.toml")], log_name="containerd.log")
-        while True:
-            if self.socket.exists() and self._ctr("version", timeout=5).returncode == 0:
-                return
-            self._check_alive()
-            if time.monotonic() > deadline:
-                raise InfrastructureError("E467", "containerd did not answer in time",
-                                          where=str(self.folder / "containerd.log"), fix="see containerd.log")
-            time.sleep(0.1)
+        wait_until(lambda: self.socket.exists() and self._ctr("version", timeout=5).returncode == 0,
+                   interval_s=0.1, deadline=deadline, check=self._check_alive,
+                   error=InfrastructureError("E467", "containerd did not answer in time",
+                                             where=str(self.folder / "containerd.log"), fix="see containerd.log"))
 
     def _import_images(self) -> None:
         for image in self.images:
@@ -565,18 +564,20 @@ class RealNode:
         from phoenix_harness.backends.kubernetes.client import Kube
 
         kube = Kube(kubeconfig=str(self.admin_kubeconfig))
-        while True:
+        conditions: list[dict[str, Any]] = []
+
+        def ready() -> bool:
             self._check_alive()
             node = kube.get("v1", "Node", self.name)
-            conditions = ((node or {}).get("status") or {}).get("conditions") or []
-            if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
-                return
-            if time.monotonic() > deadline:
-                reason = "; ".join(f"{c.get('type')}={c.get('status')} {c.get('message', '')}"
-                                   for c in conditions)[:400]
-                raise InfrastructureError("E468", f"node {self.name} not Ready in time: {reason or 'not registered'}",
-                                          where=str(self.folder / "kubelet.log"), fix="see kubelet.log")
-            time.sleep(0.2)
+            conditions[:] = ((node or {}).get("status") or {}).get("conditions") or []
+            return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+        def not_ready() -> InfrastructureError:
+            reason = "; ".join(f"{c.get('type')}={c.get('status')} {c.get('message', '')}" for c in conditions)[:400]
+            return InfrastructureError("E468", f"node {self.name} not Ready in time: {reason or 'not registered'}",
+                                       where=str(self.folder / "kubelet.log"), fix="see kubelet.log")
+
+        wait_until(ready, interval_s=0.2, deadline=deadline, error=not_ready)
 
     def _check_alive(self) -> None:
         for role, child in self.children.items():

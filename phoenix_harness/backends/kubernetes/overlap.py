@@ -30,6 +30,7 @@ from phoenix_harness.backends.kubernetes import labels as L
 from phoenix_harness.backends.kubernetes.client import Kube, Obj
 from phoenix_harness.backends.kubernetes.manifests import lease
 from phoenix_harness.core.errors import PhoenixError
+from phoenix_harness.core.waits import wait_until
 
 LOCK_NAME = "phoenix-harness-experiment-lock"
 LOCK_DURATION_S = 15
@@ -246,31 +247,34 @@ class ExperimentLeases:
     def _lock(self, run: str) -> Iterator[None]:
         from kubernetes.dynamic.exceptions import ConflictError
 
-        deadline = time.monotonic() + self.lock_timeout_s
         labels = L.managed(**{L.COMPONENT: "experiment-lock"})
-        while True:
+        held: list[Obj | None] = [None]  # the lock's Lease as last seen: who holds it
+
+        def taken() -> bool:
             now = self.clock()
             body = lease(LOCK_NAME, self.kube.namespace, labels, {}, holder=run, duration_s=LOCK_DURATION_S,
                          now_iso=_now_iso(now))
             try:
                 self.kube.create(body)
-                break
+                return True
             except ConflictError:
                 pass
-            current = self.kube.get("coordination.k8s.io/v1", "Lease", LOCK_NAME)
+            current = held[0] = self.kube.get("coordination.k8s.io/v1", "Lease", LOCK_NAME)
             if current is not None and lease_expired(current, now):
                 body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
                 try:
                     self.kube.replace(body)
-                    break
+                    return True
                 except ConflictError:
                     pass
-            if time.monotonic() > deadline:
-                holder = ((current or {}).get("spec") or {}).get("holderIdentity", "?")
-                raise PhoenixError("E447", f"another run ({holder}) holds the experiment lock", where=LOCK_NAME,
-                                   fix="retry in a moment; a crashed run's lock expires after "
-                                   f"{LOCK_DURATION_S}s")
-            time.sleep(0.1)
+            return False
+
+        def held_by_another() -> PhoenixError:
+            holder = ((held[0] or {}).get("spec") or {}).get("holderIdentity", "?")
+            return PhoenixError("E447", f"another run ({holder}) holds the experiment lock", where=LOCK_NAME,
+                                fix=f"retry in a moment; a crashed run's lock expires after {LOCK_DURATION_S}s")
+
+        wait_until(taken, interval_s=0.1, timeout_s=self.lock_timeout_s, error=held_by_another)
         try:
             yield
         finally:
