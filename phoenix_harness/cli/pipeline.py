@@ -196,7 +196,7 @@ def _validate_one(catalog: Catalog, collector: Any, target: str) -> tuple[list[s
             try:
                 data, _ = load_yaml_with_lines(path)
             except PhoenixError as exc:
-                return [exc.one_line()], warnings
+                return [exc.text()], warnings
             if not isinstance(data, dict):
                 return [f"error[E212] {path}: a collector config must be a YAML mapping (fix: start with "
                         "receivers:, processors:, exporters:, service:)"], warnings
@@ -218,7 +218,7 @@ def _validate_one(catalog: Catalog, collector: Any, target: str) -> tuple[list[s
     try:
         rendered = render_pipeline(entry, _dummy_wiring(entry.name))
     except PhoenixError as exc:
-        return [exc.one_line()], warnings
+        return [exc.text()], warnings
     warnings += _structure_warnings(rendered.config)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "config.yaml"

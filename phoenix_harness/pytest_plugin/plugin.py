@@ -271,7 +271,7 @@ def allowance(request: pytest.FixtureRequest) -> Allowance:
         found = allowed_reduction(engine.catalog.get(spec.candidate.name), engine.profiles.get(spec.load),
                                   {**spec.parameters, **dict(spec.candidate.parameters)})
     except PhoenixError as exc:
-        problem = exc.one_line()
+        problem = exc.text()
     if problem is not None:
         pytest.fail(problem, pytrace=False)
     return found
