@@ -26,6 +26,7 @@ from phoenix_harness.cli.common import shared_option, user_errors
 from phoenix_harness.cli.experiment import experiment
 from phoenix_harness.core.errors import PhoenixError
 from phoenix_harness.core.extras import has
+from phoenix_harness.core.waits import wait_until
 from phoenix_harness.reporting.dashboard.deployed import DeployedView
 from phoenix_harness.reporting.status import read_status
 from phoenix_harness.toolchain import cache_dir
@@ -145,12 +146,11 @@ def stop_background_run(reports: Path, name: str, *, timeout_s: float = 30.0) ->
     pid = int(record["pid"])
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not _session(pid):  # the CLI, pytest and everything they started, torn down
-            return True
-        time.sleep(0.3)
-    raise PhoenixError("E135", f"experiment '{name}' did not stop within {timeout_s:g}s", fix=f"kill -- -{pid}")
+    # done once the CLI, pytest and everything they started are torn down
+    wait_until(lambda: not _session(pid), interval_s=0.3, timeout_s=timeout_s,
+               error=PhoenixError("E135", f"experiment '{name}' did not stop within {timeout_s:g}s",
+                                  fix=f"kill -- -{pid}"))
+    return True
 
 
 
