@@ -6,13 +6,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from phoenix_harness.catalog import RenderedPipeline, Wiring
 from phoenix_harness.core.errors import PhoenixError, did_you_mean
 from phoenix_harness.core.extras import require
 from phoenix_harness.loadsim.drivers import DriverRegistry, LoadDriver, RunningLoad
 from phoenix_harness.spec import LoadProfile
+
+if TYPE_CHECKING:
+    from phoenix_harness.core.procs import ProcessRunner
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,16 @@ class Backend(ABC):
                    interval_s: float = 2.0) -> LoadHandle:
         """Start the load simulation (a driver that ``sends_to_receivers``: after deploy, to every variant's
         OTLP endpoint)."""
+
+    def start_driver_here(self, profile: LoadProfile, driver: LoadDriver, runner: ProcessRunner,
+                          targets: dict[str, str], *, hosts: int, interval_s: float) -> LoadHandle:
+        """Run ``driver`` in this process (the local and Docker backends): ``targets`` are the variants'
+        OTLP/HTTP endpoints by variant, used by a driver that sends to them."""
+        running = driver.create(profile, runner=runner, targets=targets if driver.sends_to_receivers else {},
+                                hosts=hosts, interval_s=interval_s)
+        self.load = DriverLoad(running)
+        running.start()
+        return self.load
 
     def keep_logs(self, dest: Path) -> None:
         """Copy what the run's components logged into ``dest`` (the run's raw folder); nothing by default."""

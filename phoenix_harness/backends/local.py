@@ -18,7 +18,7 @@ from typing import IO
 
 import yaml
 
-from phoenix_harness.backends.base import Backend, BackendRegistry, DeployedVariant, DriverLoad, LoadHandle
+from phoenix_harness.backends.base import Backend, BackendRegistry, DeployedVariant, LoadHandle
 from phoenix_harness.catalog import SOURCE_VARIANT, RenderedPipeline, Wiring
 from phoenix_harness.core.errors import InfrastructureError
 from phoenix_harness.core.procs import Child, ProcessRunner, free_port, http_ok
@@ -313,11 +313,7 @@ class LocalBackend(Backend):
         if driver.real_processes:
             self._claim()
         targets = {v: f"http://{HOST}:{p}" for v, p in self.otlp_http_ports.items()}  # accounted per variant
-        running = driver.create(profile, runner=self.runner, targets=targets if driver.sends_to_receivers else {},
-                                hosts=hosts, interval_s=interval_s)
-        self.load = DriverLoad(running)
-        running.start()
-        return self.load
+        return self.start_driver_here(profile, driver, self.runner, targets, hosts=hosts, interval_s=interval_s)
 
     def check(self) -> None:
         for variant, child in self.collectors.items():

@@ -31,7 +31,7 @@ from typing import Any
 import psutil
 import yaml
 
-from phoenix_harness.backends.base import Backend, BackendRegistry, DeployedVariant, DriverLoad, LoadHandle
+from phoenix_harness.backends.base import Backend, BackendRegistry, DeployedVariant, LoadHandle
 from phoenix_harness.backends.docker.engine import LABEL, ensure_image, image_plans, running_engine_url
 from phoenix_harness.backends.local import HostClaim
 from phoenix_harness.catalog import RenderedPipeline, Wiring
@@ -253,11 +253,7 @@ class DockerBackend(Backend):
         if driver.real_processes:
             self._claim()
         targets = {v: f"http://127.0.0.1:{port}" for v, port in self.otlp_ports.items()}
-        running = driver.create(profile, runner=self.runner, targets=targets if driver.sends_to_receivers else {},
-                                hosts=hosts, interval_s=interval_s)
-        self.load = DriverLoad(running)
-        running.start()
-        return self.load
+        return self.start_driver_here(profile, driver, self.runner, targets, hosts=hosts, interval_s=interval_s)
 
     def check(self) -> None:
         for role, c in self.containers.items():
