@@ -9,17 +9,22 @@ from phoenix_harness.analysis.kpis import (
     bootstrap_ratio_ci,
     compute_result,
 )
+from phoenix_harness.analysis.multi import BEST_RULE, best_candidate, combine, pareto_front
 from phoenix_harness.analysis.verdict import Verdict, decide, overall_verdict
 
 __all__ = [
+    "BEST_RULE",
     "NOT_MEASURED",
     "ExperimentResult",
     "FailedCheck",
     "KpiValue",
     "VariantResult",
     "Verdict",
+    "best_candidate",
     "bootstrap_ratio_ci",
+    "combine",
     "compute_result",
     "decide",
     "overall_verdict",
+    "pareto_front",
 ]

@@ -132,6 +132,21 @@ class ExperimentResult:
     input_note: str = ""
     universe: str = ""  # what was measured: the load's processes, the synthetic fleet, or the whole host
     noise_floor: dict[str, Any] | None = None  # separate input: what an A/A pair of that setup measured
+    # Several candidates (N > 1): each one's own result by label, the best by the rule, the Pareto table.
+    # The fields above then show the best candidate (the first one when none qualifies).
+    candidates: dict[str, ExperimentResult] = field(default_factory=dict)
+    best_candidate: str | None = None
+    pareto: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def best(self) -> ExperimentResult:
+        """The best qualifying candidate's result (see ``analysis.multi.BEST_RULE``)."""
+        if not self.candidates:
+            return self
+        if self.best_candidate is None:
+            raise LookupError(f"no candidate of {self.spec.name} qualifies: "
+                              + "; ".join(f"{k}: {r.verdict.value}" for k, r in self.candidates.items()))
+        return self.candidates[self.best_candidate]
 
     def __repr__(self) -> str:
         # pytest shows this in "where ..." lines of a failed assertion: make it explain the run.
@@ -140,6 +155,11 @@ class ExperimentResult:
             parts.append("lost critical: " + ", ".join(self.lost_critical))
         if self.infrastructure_errors:
             parts.append("errors: " + "; ".join(self.infrastructure_errors))
+        if self.candidates:
+            parts = [f"{k} [{r.verdict.value}] " + (r.kpis["cost_reduction"].describe() if "cost_reduction" in r.kpis
+                                                    else "cost_reduction = n/a")
+                     for k, r in self.candidates.items()]
+            parts.append(f"best: {self.best_candidate or 'none qualifies'}")
         return f"<experiment {self.spec.name} [{self.verdict.value}]: {'; '.join(parts)}>"
 
     def _kpi(self, name: str) -> float:
@@ -244,6 +264,21 @@ class ExperimentResult:
         return text
 
     def as_dict(self) -> dict[str, Any]:
+        out = self._as_dict()
+        if self.candidates:
+            from phoenix_harness.analysis.multi import BEST_RULE
+            best = self.candidates.get(self.best_candidate or "")
+            out["candidate"] = (best.spec.candidate.name if best is not None
+                                else ", ".join(dict.fromkeys(r.spec.candidate.name for r in self.candidates.values())))
+            out["candidate_parameters"] = dict(best.spec.candidate.parameters) if best is not None else None
+            out["best_candidate"] = self.best_candidate
+            out["best_rule"] = BEST_RULE
+            out["pareto"] = self.pareto
+            out["candidates"] = {k: {**r._as_dict(), "parameters": dict(r.spec.candidate.parameters)}
+                                 for k, r in self.candidates.items()}
+        return out
+
+    def _as_dict(self) -> dict[str, Any]:
         return {
             "name": self.spec.name,
             "baseline": self.spec.baseline.name,

@@ -144,6 +144,11 @@ def gate(ctx: click.Context, reports: Path | None, require_pipeline_tests: bool)
     promotion = path / "promotion.json" if path.is_dir() else path
     for e in data["experiments"]:
         click.echo(f"{e['verdict'].upper():13} {e['name']}: {e['candidate']} vs {e['baseline']} on {e['load']}")
+        if e.get("candidates"):
+            best = e.get("best_candidate")
+            click.echo(f"              {len(e['candidates'])} candidates; best: "
+                       + (f"{best} ({e['candidate']} {e.get('candidate_parameters') or {}})" if best
+                          else "none qualifies"))
         for check in e.get("failed_checks", []):
             click.echo(f"              failed: {check['check']} ({check.get('detail', '')})")
         for err in e.get("infrastructure_errors", []):

@@ -25,7 +25,7 @@ from typing import Any
 import pluggy
 import yaml
 
-from phoenix_harness.analysis import ExperimentResult, VariantResult, Verdict, compute_result
+from phoenix_harness.analysis import ExperimentResult, VariantResult, Verdict, combine, compute_result
 from phoenix_harness.analysis.accounting import load_problems
 from phoenix_harness.backends.base import Backend, BackendOptions, LoadHandle
 from phoenix_harness.catalog import (
@@ -58,7 +58,7 @@ from phoenix_harness.engine.events import (
 from phoenix_harness.engine.plugins import backend_registry, driver_registry
 from phoenix_harness.loadsim import GroundTruth
 from phoenix_harness.measure import PrometheusReader
-from phoenix_harness.spec import ExperimentSpec, LoadProfile
+from phoenix_harness.spec import Candidate, ExperimentSpec, LoadProfile
 from phoenix_harness.toolchain import cache_dir, locate_collector, locate_prometheus, validate_config
 
 SCRAPED_TIMEOUT_S = 30.0
@@ -112,11 +112,13 @@ class Engine:
             spec = spec.with_defaults()
             result.spec = spec
             raw_dir.mkdir(parents=True, exist_ok=True)
-            self.emit(ExperimentStarted(spec.name, spec.baseline.name, spec.candidate.name, spec.load,
+            self.emit(ExperimentStarted(spec.name, spec.baseline.name,
+                                        ", ".join(c.label for c in spec.all_candidates()), spec.load,
                                         spec.duration_s, spec.warmup_s))
             with _sigterm_as_interrupt():
                 self.catalog.get(spec.baseline.name)  # unknown pipeline names fail before anything starts
-                self.catalog.get(spec.candidate.name)
+                for c in spec.all_candidates():
+                    self.catalog.get(c.ref.name)
                 profile = self.profiles.get(spec.load)
                 collector = locate_collector(self.catalog.manifest, build=self.options.build_collector,
                                              progress=lambda m: self.say(spec.name, m))
@@ -176,7 +178,7 @@ class Engine:
         the load's (virtual) host.
         """
         entries = [("baseline", self.catalog.get(spec.baseline.name), spec.baseline),
-                   ("candidate", self.catalog.get(spec.candidate.name), spec.candidate)]
+                   *((role, self.catalog.get(c.ref.name), c.ref) for role, c in candidate_variants(spec))]
         overrides = {role: {**{k: v for k, v in spec.parameters.items() if k in entry.parameters},
                             **dict(ref.parameters)} for role, entry, ref in entries}
         driver = backend.load_driver
@@ -351,6 +353,7 @@ class Engine:
         landed = reader.wait_landed(exported, window_end, interval, max(LANDED_TIMEOUT_S, 6 * interval),
                                     backend.check)
         timings["landed_wait_s"] = time.monotonic() - tm
+        timings["measure_queries_start_s"] = time.monotonic() - tm
         critical_pids = [p.pid for p in truth.critical_during(window_start, window_end)]
         measured = {"baseline": reader.measure("baseline", window_start, window_end, interval, critical_pids)}
         for v in variants:
@@ -367,14 +370,20 @@ class Engine:
 
         self.emit(PhaseStarted(spec.name, "analyse"))
         cost_model = self.pm.hook.phoenix_cost_model()
-        computed = compute_result(spec, measured["baseline"], measured["candidate"], truth,
-                                  (window_start, window_end), cost_model, load_problems=problems)
-        computed.load_accounting = {
+        accounting = {
             "datapoints_sent_per_variant": {k: a.to_dict() for k, a in truth.targets.items()},
             "collectors": counters, "data_landed": landed,
         }
-        computed.timings.update(timings)
-        computed.raw_dir = result.raw_dir
+        per_candidate: dict[str, ExperimentResult] = {}
+        for role, c in candidate_variants(spec):
+            one = compute_result(spec.for_candidate(c.label), measured["baseline"], measured[role], truth,
+                                 (window_start, window_end), cost_model, load_problems=problems)
+            one.load_accounting = accounting
+            one.timings.update(timings)
+            one.raw_dir = result.raw_dir
+            per_candidate[c.label] = one
+        computed = (combine(spec, per_candidate) if spec.multi
+                    else dataclasses.replace(next(iter(per_candidate.values())), spec=spec))
         _copy_into(result, computed)
         if NOISE_TWIN in measured:
             result.noise_floor = noise_floor(measured["baseline"].interval_dpm, measured[NOISE_TWIN].interval_dpm)
@@ -394,10 +403,20 @@ class Engine:
         with samples.open("w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["variant", "pipeline", "unix_time", "series", "datapoints_per_minute"])
-            for v in (result.baseline, result.candidate):
+            shown = ([("baseline", result.baseline), *((k, r.candidate) for k, r in result.candidates.items())]
+                     if result.candidates else [(v.role, v) for v in (result.baseline, result.candidate)])
+            for role, v in shown:
                 for t, series, dpm in v.timeline:
-                    w.writerow([v.role, v.pipeline, f"{t:.3f}", f"{series:g}", f"{dpm:.3f}"])
+                    w.writerow([role, v.pipeline, f"{t:.3f}", f"{series:g}", f"{dpm:.3f}"])
         self.emit(ArtifactProduced(spec.name, "raw samples (CSV)", str(samples), "text/csv"))
+
+
+def candidate_variants(spec: ExperimentSpec) -> list[tuple[str, Candidate]]:
+    """(variant label in Prometheus, candidate): ``candidate`` for a single one, ``candidate-1``.. for several."""
+    found = spec.all_candidates()
+    if len(found) == 1:
+        return [("candidate", found[0])]
+    return [(f"candidate-{i}", c) for i, c in enumerate(found, 1)]
 
 
 def noise_floor(baseline: list[float], twin: list[float]) -> dict[str, Any] | None:

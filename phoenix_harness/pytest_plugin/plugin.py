@@ -34,8 +34,10 @@ from phoenix_harness.spec.parse import load_experiment_file
 
 MARKER_HELP = (
     "experiment(baseline, candidate, load, duration='60s', warmup='10s', collection_interval='2s', "
-    "driver='processes', parameters={}, expect={}, name=None): run a baseline-vs-candidate experiment "
-    "once for this module/class; the 'experiment' fixture returns its result. Example: "
+    "driver='processes', parameters={}, expect={}, name=None, sweep=None): run a baseline-vs-candidate "
+    "experiment once for this module/class; the 'experiment' fixture returns its result. 'candidate' may be a "
+    "list (several candidates side by side: experiment.candidates['LABEL'], experiment.best), 'sweep' expands "
+    "it by parameter settings, e.g. sweep={'k': [5, 10]}. Example: "
     "pytestmark = pytest.mark.experiment(baseline='process-baseline-v1', "
     "candidate='process-priority-filter-v1', load='realistic', duration='60s')"
 )
@@ -277,6 +279,26 @@ def allowance(request: pytest.FixtureRequest) -> Allowance:
     return found
 
 
+@pytest.fixture
+def allowances(request: pytest.FixtureRequest) -> dict[str, Allowance]:
+    """The allowance of every candidate of this module's experiment, by label (``allowances["k=10"]``)."""
+    session = request.config.stash[SESSION_KEY]
+    problem: str | None = None
+    found: dict[str, Allowance] = {}
+    try:
+        spec = _spec_from_marker(request.node)
+        engine = session.engine()
+        profile = engine.profiles.get(spec.load)
+        for c in spec.all_candidates():
+            found[c.label] = allowed_reduction(engine.catalog.get(c.ref.name), profile,
+                                               {**spec.parameters, **dict(c.ref.parameters)})
+    except PhoenixError as exc:
+        problem = exc.one_line()
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
+    return found
+
+
 def _why_inconclusive(result: ExperimentResult) -> str:
     """What could not be measured: infrastructure errors, then thresholds whose KPI is n/a."""
     reasons = [*result.infrastructure_errors,
@@ -320,6 +342,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             from phoenix_harness.reporting.text import kpi_table
 
             report.sections.append(("phoenix experiment", kpi_table(result) + _lost(result)))
+            if result.candidates:
+                from phoenix_harness.reporting.pareto import pareto_text
+                report.sections.append(("phoenix candidates", pareto_text(result)))
     if report.when == "teardown":
         left = session.remaining.get(name)
         if left is not None:
@@ -327,6 +352,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             if not left and result is not None:
                 session.remaining.pop(name, None)
                 session.engine().emit(ExperimentFinal(name))
+
+
+def _why_none_qualifies(result: ExperimentResult) -> str:
+    parts = []
+    for label, r in result.candidates.items():
+        why = [c.check for c in [*r.failed_checks, *r.undecided_checks]] or r.infrastructure_errors[:1]
+        parts.append(f"{label}: {r.verdict.value} ({'; '.join(why) or 'no reason recorded'})")
+    return "; ".join(parts)
 
 
 def _lost(result: ExperimentResult) -> str:
@@ -413,7 +446,7 @@ class ExperimentFile(pytest.File):
             return
         thresholds = spec.with_defaults().thresholds
         for t in thresholds:
-            yield ExpectationItem.from_parent(self, name=t.describe(), spec=spec, threshold_kpi=t.kpi)
+            yield ExpectationItem.from_parent(self, name=t.describe(), spec=spec, threshold_kpi=t.describe())
 
 
 class InvalidExperimentItem(InvalidFileItem):
@@ -439,8 +472,16 @@ class ExpectationItem(pytest.Item):
                         pytrace=False)
 
     def runtest(self) -> None:
-        threshold = next(t for t in self.spec.with_defaults().thresholds if t.kpi == self.threshold_kpi)
-        failed = self.result.evaluate([threshold])
+        threshold = next(t for t in self.spec.with_defaults().thresholds if t.describe() == self.threshold_kpi)
+        judged = self.result
+        if self.result.candidates:  # several candidates: the expectation is judged on the best qualifying one
+            if self.result.best_candidate is None:
+                raise ExpectationFailed(f"no candidate qualifies: {_why_none_qualifies(self.result)}")
+            if threshold.scope and threshold.scope != self.result.best_candidate:
+                return  # it decided whether that candidate qualifies; its outcome is in that candidate's result
+            judged = self.result.best
+            threshold = dataclasses.replace(threshold, scope="")
+        failed = judged.evaluate([threshold])
         if failed and failed[0].category == NOT_MEASURED:
             pytest.fail(failed[0].detail, pytrace=False)
         if failed:

@@ -70,6 +70,15 @@ class AllureReporter:
         allure.attach(kpi_table(result), name="KPIs", attachment_type=allure.attachment_type.TEXT)
         allure.attach(mask(json.dumps(result.as_dict(), indent=2, default=str)), name="result.json",
                       attachment_type=allure.attachment_type.JSON)
+        if result.candidates:
+            from phoenix_harness.reporting.pareto import pareto_text, render_pareto_chart
+            allure.attach(pareto_text(result), name="Pareto table", attachment_type=allure.attachment_type.TEXT)
+            try:
+                png = render_pareto_chart(result, Path(result.raw_dir or tempfile.mkdtemp()) / "pareto.png")
+                allure.attach.file(str(png), name="Pareto chart (cost reduction vs collector CPU)",  # type: ignore[no-untyped-call]
+                                   attachment_type=allure.attachment_type.PNG)
+            except (OSError, ValueError):
+                pass
         if result.lost_critical:
             allure.attach("\n".join(result.lost_critical), name="lost critical processes",
                           attachment_type=allure.attachment_type.TEXT)

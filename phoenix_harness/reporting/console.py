@@ -68,6 +68,10 @@ class ConsoleReporter:
             parts = [f"{k}={v.value:.3g}" for k, v in r.kpis.items() if v.value is not None]
             kpis = f" ({', '.join(parts)})" if parts else ""
             self.write(f"[phoenix] {name}: verdict {r.verdict.value.upper()}{kpis}")
+            if r.candidates:
+                from phoenix_harness.reporting.pareto import pareto_text
+                for line in pareto_text(r).splitlines():
+                    self.write(f"[phoenix] {name}: {line}")
             for err in r.infrastructure_errors:
                 self.write(f"[phoenix] {name}: {err}")
             for check in r.failed_checks:

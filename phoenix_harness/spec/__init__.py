@@ -3,11 +3,16 @@
 from phoenix_harness.spec.models import (
     DEFAULT_HOST_CPUS,
     HARNESS_PROCESS_NAMES,
+    MAX_CANDIDATES,
+    Candidate,
     ExperimentSpec,
     LoadProfile,
     PipelineRef,
     ProcessGroup,
     Threshold,
+    expand_candidates,
+    setting_label,
+    sweep_settings,
 )
 from phoenix_harness.spec.parse import (
     load_experiment_file,
@@ -20,14 +25,19 @@ from phoenix_harness.spec.parse import (
 __all__ = [
     "DEFAULT_HOST_CPUS",
     "HARNESS_PROCESS_NAMES",
+    "MAX_CANDIDATES",
+    "Candidate",
     "ExperimentSpec",
     "LoadProfile",
     "PipelineRef",
     "ProcessGroup",
     "Threshold",
+    "expand_candidates",
     "load_experiment_file",
     "load_profile_file",
     "parse_duration",
     "parse_threshold",
+    "setting_label",
     "spec_from_mapping",
+    "sweep_settings",
 ]

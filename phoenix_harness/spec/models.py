@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import operator
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -33,6 +34,7 @@ class Threshold:
     op: str
     value: float
     text: str
+    scope: str = ""  # with several candidates: the label of the one candidate it applies to ("" = every one)
 
     def check(self, measured: float) -> bool:
         if self.op == "==":
@@ -42,7 +44,7 @@ class Threshold:
         return OPERATORS[self.op](measured, self.value)
 
     def describe(self) -> str:
-        return f"{self.kpi} {self.text}"
+        return f"{self.scope}: {self.kpi} {self.text}" if self.scope else f"{self.kpi} {self.text}"
 
     def judge(self, measured: float, interval: tuple[float, float] | None = None) -> str:
         """``"pass"``, ``"fail"`` or ``"inconclusive"``.
@@ -123,8 +125,21 @@ class LoadProfile:
 
 
 @dataclass(frozen=True, slots=True)
+class Candidate:
+    """One candidate of an experiment with several: its label (its name in results, tests and reports, e.g.
+    ``k=10`` for a sweep) and the pipeline it runs."""
+
+    label: str
+    ref: PipelineRef
+
+
+@dataclass(frozen=True, slots=True)
 class ExperimentSpec:
-    """Everything needed to run one baseline-vs-candidate experiment."""
+    """Everything needed to run one baseline-vs-candidate experiment, or one baseline against N candidates.
+
+    ``candidate`` is the first (or only) candidate; ``candidates`` lists every one when there are several
+    (empty for a single candidate, which keeps the one-candidate experiment exactly as it was).
+    """
 
     name: str
     baseline: PipelineRef
@@ -138,23 +153,79 @@ class ExperimentSpec:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     thresholds: tuple[Threshold, ...] = ()
     source: str | None = None
+    candidates: tuple[Candidate, ...] = ()
+
+    @property
+    def multi(self) -> bool:
+        """Several candidates against one baseline (N > 1)."""
+        return len(self.candidates) > 1
+
+    def all_candidates(self) -> tuple[Candidate, ...]:
+        """Every candidate; a single one is labelled by its pipeline name."""
+        return self.candidates or (Candidate(self.candidate.name, self.candidate),)
+
+    def for_candidate(self, label: str) -> ExperimentSpec:
+        """The one-candidate experiment of ``label``: its pipeline, the unscoped thresholds and its own."""
+        found = next(c for c in self.all_candidates() if c.label == label)
+        own = tuple(replace(t, scope="") for t in self.thresholds if not t.scope or t.scope == label)
+        return replace(self, candidate=found.ref, candidates=(), thresholds=own)
 
     def with_defaults(self) -> ExperimentSpec:
         """Add the built-in guard: a candidate that loses a critical process is never promoted."""
-        if any(t.kpi == "critical_retention" for t in self.thresholds):
+        if any(t.kpi == "critical_retention" and not t.scope for t in self.thresholds):
             return self
         guard = Threshold("critical_retention", "==", 1.0, "== 100%")
-        return ExperimentSpec(
-            name=self.name,
-            baseline=self.baseline,
-            candidate=self.candidate,
-            load=self.load,
-            duration_s=self.duration_s,
-            warmup_s=self.warmup_s,
-            collection_interval_s=self.collection_interval_s,
-            driver=self.driver,
-            hosts=self.hosts,
-            parameters=self.parameters,
-            thresholds=(*self.thresholds, guard),
-            source=self.source,
-        )
+        return replace(self, thresholds=(*self.thresholds, guard))
+
+
+MAX_CANDIDATES = 16  # each candidate is a collector of its own beside the baseline
+
+
+def sweep_settings(sweep: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The settings a sweep names: the grid (every combination, first parameter slowest) of a mapping of
+    lists, or an explicit list of settings as given."""
+    if isinstance(sweep, Mapping):
+        keys = list(sweep)
+        return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(list(sweep[k]) for k in keys))]
+    return [dict(s) for s in sweep]
+
+
+def setting_label(setting: Mapping[str, Any]) -> str:
+    """``{"k": 10, "cap": 5}`` -> ``"k=10,cap=5"``: the name of a swept variant."""
+    return ",".join(f"{k}={_show(v)}" for k, v in setting.items())
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def expand_candidates(refs: Sequence[PipelineRef],
+                      sweep: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]] | None = None
+                      ) -> tuple[Candidate, ...]:
+    """Label every candidate; a sweep expands each one into a variant per setting (its parameters over the
+    candidate's own). Labels: the pipeline name; with a sweep of one candidate the setting (``k=10``), of
+    several the name and the setting; two candidates of one pipeline add their parameters. Labels are
+    unique or this raises ``ValueError`` naming the duplicate."""
+    out: list[Candidate] = []
+    if sweep is not None:
+        settings = sweep_settings(sweep)
+        for ref in refs:
+            for setting in settings:
+                label = setting_label(setting) if len(refs) == 1 else f"{ref.name} {setting_label(setting)}"
+                out.append(Candidate(label, PipelineRef(ref.name, {**dict(ref.parameters), **setting})))
+    else:
+        names = [r.name for r in refs]
+        for ref in refs:
+            label = ref.name
+            if names.count(ref.name) > 1 and ref.parameters:
+                label = f"{ref.name} {setting_label(ref.parameters)}"
+            out.append(Candidate(label, ref))
+    labels = [c.label for c in out]
+    for label in labels:
+        if labels.count(label) > 1:
+            raise ValueError(label)
+    return tuple(out)

@@ -6,9 +6,10 @@ the line, the field and, where it fits, a "did you mean".
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -21,11 +22,14 @@ from phoenix_harness.core.errors import PhoenixError, did_you_mean
 from phoenix_harness.spec.models import (
     DEFAULT_HOST_CPUS,
     HARNESS_PROCESS_NAMES,
+    MAX_CANDIDATES,
+    Candidate,
     ExperimentSpec,
     LoadProfile,
     PipelineRef,
     ProcessGroup,
     Threshold,
+    expand_candidates,
 )
 
 VARIANT_KPIS = ("series", "datapoints_per_minute", "cpu_cores", "memory_rss_bytes", "estimated_monthly_cost",
@@ -205,6 +209,35 @@ def _pipeline_ref(value: Any) -> PipelineRef:
     return PipelineRef(str(value["name"]), dict(value.get("parameters") or {}))
 
 
+def _candidates(data: Mapping[str, Any], where: Callable[..., str]) -> tuple[Candidate, ...]:
+    """``candidate: P``, ``candidate: [P, ...]`` or ``candidates: [P, ...]``, expanded by ``sweep``."""
+    if "candidate" in data and "candidates" in data:
+        raise PhoenixError("E110", "both 'candidate' and 'candidates' are given", where=where("candidates"),
+                           fix="list every candidate under one of them")
+    if "candidate" not in data and "candidates" not in data:
+        raise PhoenixError("E110", "missing required field 'candidate' in (top level)", where=where(),
+                           fix="add 'candidate:' (one pipeline) or 'candidates:' (a list)")
+    given = data["candidate"] if "candidate" in data else data["candidates"]
+    refs = [_pipeline_ref(v) for v in (given if isinstance(given, list) else [given])]
+    sweep = data.get("sweep")
+    if sweep is not None and not isinstance(sweep, Mapping):
+        for i, setting in enumerate(sweep):
+            if list(setting) != list(sweep[0]):
+                raise PhoenixError("E124", f"sweep setting {i + 1} names {sorted(setting)}, the first names "
+                                   f"{sorted(sweep[0])}", where=where("sweep", i),
+                                   fix="give every setting the same parameters")
+    try:
+        found = expand_candidates(refs, sweep)
+    except ValueError as exc:
+        raise PhoenixError("E123", f"two candidates would both be named '{exc}'", where=where("candidates"),
+                           fix="give them different parameters, or drop the duplicate") from None
+    if len(found) > MAX_CANDIDATES:
+        raise PhoenixError("E124", f"{len(found)} candidates; at most {MAX_CANDIDATES} run in one experiment",
+                           where=where("sweep" if sweep is not None else "candidates"),
+                           fix="sweep fewer settings, or split the experiment")
+    return found
+
+
 def spec_from_mapping(data: Mapping[str, Any], *, source: str = "<marker>",
                       lines: Mapping[tuple[Any, ...], int] | None = None) -> ExperimentSpec:
     """Build an ExperimentSpec from the YAML/marker mapping (validated first)."""
@@ -214,10 +247,23 @@ def spec_from_mapping(data: Mapping[str, Any], *, source: str = "<marker>",
         line = (lines or {}).get(tuple(key))
         return f"{source}:{line}" if line else f"{source} ({'.'.join(map(str, key))})"
 
-    thresholds = tuple(
-        parse_threshold(str(kpi), text, where=where("expect", kpi))
-        for kpi, text in (data.get("expect") or {}).items()
-    )
+    candidates = _candidates(data, where)
+    labels = [c.label for c in candidates]
+    thresholds_list: list[Threshold] = []
+    for key, text in (data.get("expect") or {}).items():
+        if isinstance(text, Mapping):  # scoped: expectations for one candidate only
+            scope = str(key)
+            if len(candidates) < 2 or scope not in labels:
+                raise PhoenixError("E125", f"expect: '{scope}' is neither a KPI nor a candidate of this experiment"
+                                   f"{did_you_mean(scope, [*labels, *KPI_NAMES])}", where=where("expect", key),
+                                   fix=f"scope expectations by a candidate label: {', '.join(labels)}"
+                                   if len(candidates) > 1 else "scoped expectations need several candidates")
+            for kpi, inner in text.items():
+                found = parse_threshold(str(kpi), inner, where=where("expect", key, kpi))
+                thresholds_list.append(dataclasses.replace(found, scope=scope))
+        else:
+            thresholds_list.append(parse_threshold(str(key), text, where=where("expect", key)))
+    thresholds = tuple(thresholds_list)
     duration = parse_duration(data.get("duration", "60s"), where=where("duration"))
     warmup = parse_duration(data.get("warmup", "10s"), where=where("warmup"))
     interval = parse_duration(data.get("collection_interval", "2s"), where=where("collection_interval"))
@@ -228,7 +274,8 @@ def spec_from_mapping(data: Mapping[str, Any], *, source: str = "<marker>",
     return ExperimentSpec(
         name=str(data["name"]),
         baseline=_pipeline_ref(data["baseline"]),
-        candidate=_pipeline_ref(data["candidate"]),
+        candidate=candidates[0].ref,
+        candidates=candidates if len(candidates) > 1 else (),
         load=str(data["load"]),
         duration_s=duration,
         warmup_s=warmup,
