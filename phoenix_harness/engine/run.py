@@ -353,6 +353,12 @@ class Engine:
         landed = reader.wait_landed(exported, window_end, interval, max(LANDED_TIMEOUT_S, 6 * interval),
                                     backend.check)
         timings["landed_wait_s"] = time.monotonic() - tm
+        if spec.driver == "otlp":
+            # The window has landed: stop the synthetic fleet so that the queries do not compete with it
+            # for the CPU (at fleet scale the load is most of the machine). Real processes stay until the
+            # teardown: the processes driver's stop is the backend's to do, with its host claim.
+            load.stop()
+            timings["load_stopped_after_window_s"] = time.time() - window_end
         timings["measure_queries_start_s"] = time.monotonic() - tm
         critical_pids = [p.pid for p in truth.critical_during(window_start, window_end)]
         measured = {"baseline": reader.measure("baseline", window_start, window_end, interval, critical_pids)}

@@ -298,9 +298,20 @@ class FleetEncoder:
     with :meth:`processes_for`.
     """
 
-    def __init__(self, processes: Sequence[SimProcess]) -> None:
+    def __init__(self, processes: Sequence[SimProcess], previous: FleetEncoder | None = None) -> None:
+        """``previous``: the encoder of the population before a change; the templates of the processes it
+        already had are reused, so a change costs what changed, not the whole fleet."""
         self.processes: tuple[SimProcess, ...] = tuple(processes)
-        self._compiled = [_compile(_process_template(p)) for p in self.processes]
+        known = ({id(p): c for p, c in zip(previous.processes, previous._compiled, strict=True)}
+                 if previous is not None else {})
+        self.compiled_now = 0  # templates this construction compiled (the rest were reused)
+        self._compiled = []
+        for proc in self.processes:
+            found = known.get(id(proc))
+            if found is None:
+                found = _compile(_process_template(proc))
+                self.compiled_now += 1
+            self._compiled.append(found)
         self._by_host: dict[str, list[int]] = {}
         for i, proc in enumerate(self.processes):
             self._by_host.setdefault(proc.host, []).append(i)

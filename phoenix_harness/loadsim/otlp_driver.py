@@ -64,6 +64,8 @@ class OtlpFleetDriver:
         self.failed_requests = 0
         self.last_error = ""
         self._started = 0.0
+        self.templates_compiled = 0  # process templates compiled so far (a change compiles only what is new)
+        self.overruns = 0  # collections that took longer than the interval to encode and send
 
     def _new(self, host: int, name: str, group: ProcessGroup, now: float) -> _Sim:
         pid = self._next_pid[host]
@@ -90,7 +92,9 @@ class OtlpFleetDriver:
         self._thread.start()
 
     def _rebuild(self) -> None:
-        self._encoder = FleetEncoder([s.proc for s in self._sims])
+        # Only the processes that are new since the last encoder get a template compiled.
+        self._encoder = FleetEncoder([s.proc for s in self._sims], previous=self._encoder)
+        self.templates_compiled += self._encoder.compiled_now
         self._host_index = {}
         for i, s in enumerate(self._sims):
             self._host_index.setdefault(s.proc.host, []).append(i)
@@ -153,7 +157,10 @@ class OtlpFleetDriver:
                     for account in self.truth.targets.values():
                         account.accepted_at.append((done, account.accepted))
                         del account.accepted_at[:-5000]
-                self._stop.wait(max(0.0, self.interval_s - (time.time() - now)))
+                spent = time.time() - now
+                if spent > self.interval_s:
+                    self.overruns += 1
+                self._stop.wait(max(0.0, self.interval_s - spent))
         finally:
             for s in senders:
                 s.close()

@@ -1,0 +1,32 @@
+"""The fleet driver's cost per collection follows what changed: when processes exit and restart, only the
+new ones get a template compiled, and the request is byte for byte what a fresh encoder would send."""
+
+from __future__ import annotations
+
+from phoenix_harness.loadsim.otlp import FleetEncoder
+from phoenix_harness.loadsim.otlp_driver import OtlpFleetDriver
+from phoenix_harness.spec import LoadProfile, ProcessGroup
+
+PROFILE = LoadProfile("cost", "", (ProcessGroup("steady-{i}", 300, cpu_cores=0.01),
+                                   ProcessGroup("short-{i}", 4, lifetime_s=5.0, restart=True),
+                                   ProcessGroup("db-{i}", 2, critical=True)))
+
+
+def test_a_restart_compiles_only_the_new_processes() -> None:
+    driver = OtlpFleetDriver(PROFILE, {}, hosts=3, interval_s=2.0)
+    t0 = 1_000.0
+    driver._started = t0
+    for h in range(3):
+        for group in PROFILE.groups:
+            driver._sims += [driver._new(h, n, group, t0) for n in group.names()]
+    driver._rebuild()
+    assert driver.templates_compiled == 3 * 306
+    driver._evolve(t0 + 6.0, 6.0)  # the 4 short-lived processes of each host exit and restart
+    assert driver.templates_compiled == 3 * 306 + 3 * 4
+    encoder = driver._encoder
+    assert encoder is not None
+    fresh = FleetEncoder([s.proc for s in driver._sims])
+    for host in encoder.hosts:
+        assert encoder.encode_host(host, t0 + 7.0) == fresh.encode_host(host, t0 + 7.0)
+    driver._evolve(t0 + 7.0, 1.0)  # nothing changed: nothing compiled
+    assert driver.templates_compiled == 3 * 306 + 3 * 4
