@@ -372,6 +372,9 @@ class Engine:
             m.complete = landed.get(v) is not None
             m.counters = counters[v]
         problems = load_problems(truth, counters, counters_at)
+        timings["measure_s"] = time.monotonic() - tm
+        driver = getattr(load, "driver", None)
+        overruns = getattr(driver, "overruns", None)
         self.emit(PhaseFinished(spec.name, "measure", time.monotonic() - tm))
 
         self.emit(PhaseStarted(spec.name, "analyse"))
@@ -380,6 +383,9 @@ class Engine:
             "datapoints_sent_per_variant": {k: a.to_dict() for k, a in truth.targets.items()},
             "collectors": counters, "data_landed": landed,
         }
+        if isinstance(overruns, int):
+            accounting["driver_overruns"] = overruns
+            accounting["driver_templates_compiled"] = getattr(driver, "templates_compiled", None)
         per_candidate: dict[str, ExperimentResult] = {}
         for role, c in candidate_variants(spec):
             one = compute_result(spec.for_candidate(c.label), measured["baseline"], measured[role], truth,

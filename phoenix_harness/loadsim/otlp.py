@@ -305,7 +305,7 @@ class FleetEncoder:
         known = ({id(p): c for p, c in zip(previous.processes, previous._compiled, strict=True)}
                  if previous is not None else {})
         self.compiled_now = 0  # templates this construction compiled (the rest were reused)
-        self._compiled = []
+        self._compiled: list[_Compiled] = []
         for proc in self.processes:
             found = known.get(id(proc))
             if found is None:

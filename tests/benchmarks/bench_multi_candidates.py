@@ -1,0 +1,161 @@
+"""Several candidates on one load: how far the fleet goes, and what N candidates cost.
+
+``--fleet``: baseline + 2 candidates (topk, aggregated) on a synthetic fleet of the realistic profile (56
+process resources per host) sent as OTLP every ``--interval`` seconds; the fleet grows step by step until a
+run is not clean. Clean: the verdict is not inconclusive, no datapoint refused or failed at any variant, the
+driver never overran its interval and the measure phase took under 10 s. Prints each step and the largest
+clean fleet.
+
+``--scaling``: N = 1, 2, 4, 8 candidates on one fixed fleet: the harness's own CPU (this process: driver,
+queries, analysis) and the collectors' CPU, as N grows, plus Prometheus' peak RSS.
+
+Run: .venv/bin/python tests/benchmarks/bench_multi_candidates.py --fleet [--steps 180,360,900,1800]
+     .venv/bin/python tests/benchmarks/bench_multi_candidates.py --scaling [--hosts 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from phoenix_harness.analysis import ExperimentResult, Verdict  # noqa: E402
+from phoenix_harness.engine import Engine, EngineOptions  # noqa: E402
+from phoenix_harness.plugin_manager import make_plugin_manager  # noqa: E402
+from phoenix_harness.spec import Candidate, ExperimentSpec, PipelineRef  # noqa: E402
+
+PER_HOST = 56  # process resources per host of the realistic profile
+CANDIDATE_POOL = ["process-topk-v1", "process-aggregated-v1", "process-priority-filter-v1",
+                  "process-adaptive-filter-v1"]
+
+
+class Sampler:
+    """CPU of this process and of its collector children, peak RSS of Prometheus, every second."""
+
+    def __init__(self) -> None:
+        self.me = psutil.Process()
+        self.stop = threading.Event()
+        self.prometheus_peak = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(1.0):
+            for child in self.me.children(recursive=True):
+                try:
+                    if child.name().startswith("prometheus"):
+                        self.prometheus_peak = max(self.prometheus_peak, child.memory_info().rss)
+                except psutil.Error:
+                    continue
+
+    def __enter__(self) -> Sampler:
+        self.cpu0 = self.me.cpu_times()
+        self.t0 = time.monotonic()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        cpu1 = self.me.cpu_times()
+        self.wall = time.monotonic() - self.t0
+        self.harness_cpu = (cpu1.user - self.cpu0.user) + (cpu1.system - self.cpu0.system)
+
+
+def run(name: str, candidates: list[str], hosts: int, interval: float, duration: float, warmup: float) -> tuple[
+        ExperimentResult, Sampler]:
+    refs = [Candidate(c, PipelineRef(c)) for c in candidates]
+    spec = ExperimentSpec(name=name, baseline=PipelineRef("process-baseline-v1"), candidate=refs[0].ref,
+                          candidates=tuple(refs) if len(refs) > 1 else (), load="realistic", driver="otlp",
+                          hosts=hosts, duration_s=duration, warmup_s=warmup, collection_interval_s=interval)
+    reports = Path(tempfile.mkdtemp(prefix="phoenix-bench-multi-"))
+    engine = Engine(EngineOptions(REPO, reports), make_plugin_manager([]))
+    with Sampler() as sampler:
+        result = engine.run(spec)
+    return result, sampler
+
+
+def refusals(result: ExperimentResult) -> tuple[int, int]:
+    sent = result.load_accounting.get("datapoints_sent_per_variant", {})
+    return (sum(int(a.get("refused", 0)) for a in sent.values()), sum(int(a.get("failed", 0)) for a in sent.values()))
+
+
+def fleet(args: argparse.Namespace) -> int:
+    largest = 0
+    for hosts in [int(s) for s in args.steps.split(",")]:
+        result, s = run(f"fleet-{hosts}", CANDIDATE_POOL[:2], hosts, args.interval, args.duration, args.warmup)
+        refused, failed = refusals(result)
+        overruns = result.load_accounting.get("driver_overruns")
+        measure_s = result.timings.get("measure_s", float("nan"))
+        clean = (result.verdict is not Verdict.INCONCLUSIVE and refused == 0 and failed == 0 and overruns == 0
+                 and measure_s < 10.0)
+        print(f"{hosts * PER_HOST:>7,} process resources per variant ({hosts} hosts), baseline + 2 candidates, "
+              f"{args.interval:g}s interval: verdict {result.verdict.value}, refused {refused:,}, failed {failed:,}, "
+              f"driver overruns {overruns}, measure phase {measure_s:.1f}s, wall {s.wall:.0f}s, harness CPU "
+              f"{s.harness_cpu / s.wall:.2f} cores, Prometheus peak RSS {s.prometheus_peak / 2**20:,.0f} MiB"
+              f" -> {'clean' if clean else 'NOT clean'}", flush=True)
+        if not clean:
+            for err in result.infrastructure_errors[:3]:
+                print(f"    {err[:300]}")
+            break
+        largest = hosts * PER_HOST
+    print(f"largest clean fleet: {largest:,} process resources per variant (baseline + 2 candidates, "
+          f"{args.interval:g}s interval)")
+    return 0 if largest else 1
+
+
+def scaling(args: argparse.Namespace) -> int:
+    for n in (1, 2, 4, 8):
+        pool = [CANDIDATE_POOL[i % len(CANDIDATE_POOL)] for i in range(n)]
+        labels = [f"{p}#{i}" if pool.count(p) > 1 else p for i, p in enumerate(pool)]
+        refs = [Candidate(label, PipelineRef(p)) for label, p in zip(labels, pool, strict=True)]
+        result, s = _run_refs(f"scaling-{n}", refs, args)
+        per = result.candidates or {"only": result}
+        collectors = [r.candidate.cpu_cores or 0.0 for r in per.values()] + [result.baseline.cpu_cores or 0.0]
+        print(f"N={n}: harness CPU {s.harness_cpu / s.wall:.3f} cores (wall {s.wall:.0f}s), collectors' CPU "
+              f"{sum(collectors):.3f} cores in all ({len(collectors)} collectors, mean "
+              f"{sum(collectors) / len(collectors):.4f}), Prometheus peak RSS {s.prometheus_peak / 2**20:,.0f} MiB, "
+              f"verdict {result.verdict.value}", flush=True)
+    return 0
+
+
+def _run_refs(name: str, refs: list[Candidate], args: argparse.Namespace) -> tuple[ExperimentResult, Sampler]:
+    spec = ExperimentSpec(name=name, baseline=PipelineRef("process-baseline-v1"), candidate=refs[0].ref,
+                          candidates=tuple(refs) if len(refs) > 1 else (), load="realistic", driver="otlp",
+                          hosts=args.hosts, duration_s=args.duration, warmup_s=args.warmup,
+                          collection_interval_s=args.interval)
+    reports = Path(tempfile.mkdtemp(prefix="phoenix-bench-multi-"))
+    engine = Engine(EngineOptions(REPO, reports), make_plugin_manager([]))
+    with Sampler() as sampler:
+        result = engine.run(spec)
+    return result, sampler
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fleet", action="store_true")
+    parser.add_argument("--scaling", action="store_true")
+    parser.add_argument("--steps", default="180,360,900,1800", help="hosts per step (56 process resources each)")
+    parser.add_argument("--hosts", type=int, default=20, help="--scaling: hosts of the fixed fleet")
+    parser.add_argument("--interval", type=float, default=10.0)
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--warmup", type=float, default=10.0)
+    args = parser.parse_args()
+    os.environ.setdefault("PHOENIX_READY_TIMEOUT_S", "60")
+    if args.scaling:
+        if args.interval == 10.0 and "--interval" not in sys.argv:
+            args.interval = 2.0
+        return scaling(args)
+    return fleet(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
