@@ -73,8 +73,13 @@ def pareto_front(points: Mapping[str, tuple[float | None, float | None]]) -> set
 
 
 def pareto_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mark each row (``variant``, ``cost_reduction``, ``cpu_cores``, ...) ``pareto: True/False``."""
-    front = pareto_front({r["variant"]: (r.get("cost_reduction"), r.get("cpu_cores")) for r in rows})
+    """Mark each row (``variant``, ``cost_reduction``, ``cpu_cores``, ``verdict``) ``pareto: True/False``.
+
+    The front is drawn among the qualifying candidates (verdict ``promote``): a candidate that lost a
+    critical process or missed a check is not an option, however much it saves.
+    """
+    front = pareto_front({r["variant"]: (r.get("cost_reduction"), r.get("cpu_cores")) for r in rows
+                          if r.get("verdict") == Verdict.PROMOTE.value})
     return [{**r, "pareto": r["variant"] in front} for r in rows]
 
 

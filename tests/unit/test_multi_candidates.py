@@ -226,3 +226,26 @@ def test_an_unmeasured_candidate_makes_the_experiment_inconclusive_naming_it() -
     assert result.best_candidate == "cheap"  # the best measured one, but an unmeasured one might have beaten it
     assert result.verdict is Verdict.INCONCLUSIVE
     assert any(e.startswith("candidate modest: ") for e in result.infrastructure_errors)
+
+
+def test_pareto_table_and_chart_show_every_candidate(tmp_path: Any) -> None:
+    from phoenix_harness.reporting.pareto import pareto_text, render_pareto_chart
+
+    spec = _multi_spec()
+    result = combine(spec, _results(spec))
+    text = pareto_text(result)
+    lines = text.splitlines()
+    assert lines[0].startswith("variant") and "cost_reduction (95% CI)" in lines[0]
+    assert any(line.startswith("cheap *") and "70.0% (det.)" in line and "front" in line for line in lines)
+    assert any(line.startswith("lossy") and "reject" in line for line in lines)
+    assert "best: cheap (*)" in text and "rule: " in text
+    png = render_pareto_chart(result, tmp_path / "pareto.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_a_candidate_that_lost_a_critical_process_is_never_on_the_front() -> None:
+    spec = _multi_spec()
+    rows = {r["variant"]: r for r in combine(spec, _results(spec)).pareto}
+    assert rows["lossy"]["cost_reduction"] > rows["cheap"]["cost_reduction"]  # it saves most ...
+    assert not rows["lossy"]["pareto"] and rows["cheap"]["pareto"]  # ... but is no option
+    assert not rows["modest"]["pareto"]  # same CPU as cheap, saves less: dominated
