@@ -193,23 +193,33 @@ def experiment_promote(ctx: click.Context, /, name: str, backend: str, **kube: A
     entry = _promotion_entry(ctx, name)
     if entry["verdict"] != Verdict.PROMOTE.value:
         raise PhoenixError("E138", f"'{name}' ended {entry['verdict']}, not promote", fix="fix and re-run it first")
+    parameters = entry.get("candidate_parameters") or None  # several candidates: the best one's settings
+    if entry.get("candidates"):
+        click.echo(f"best of {len(entry['candidates'])} candidates: {entry.get('best_candidate')}")
     if backend == "kubernetes":
+        if parameters:
+            kube["parameters"] = {**parameters, **(kube.get("parameters") or {})}
         click.echo(promote_to_kubernetes(project_root(ctx), name, entry["candidate"], **kube).summary())
         return
-    record = record_active_pipeline(entry["candidate"], experiment=name)
-    click.echo(f"active pipeline is now {entry['candidate']} (recorded in {record})")
+    record = record_active_pipeline(entry["candidate"], experiment=name, parameters=parameters)
+    shown = f" {parameters}" if parameters else ""
+    click.echo(f"active pipeline is now {entry['candidate']}{shown} (recorded in {record})")
 
 
 
 
-def record_active_pipeline(pipeline: str, *, experiment: str) -> Path:
+def record_active_pipeline(pipeline: str, *, experiment: str, parameters: dict[str, Any] | None = None) -> Path:
     """The local backend's record of the active pipeline, with history (newest last)."""
     path = cache_dir() / "local" / "active-pipeline.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     history = json.loads(path.read_text()).get("history", []) if path.exists() else []
     history.append({"pipeline": pipeline, "experiment": experiment, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                                                      time.gmtime())})
-    path.write_text(json.dumps({"active": pipeline, "history": history[-50:]}, indent=2))
+                                                                                      time.gmtime()),
+                    **({"parameters": parameters} if parameters else {})})
+    active: dict[str, Any] = {"active": pipeline, "history": history[-50:]}
+    if parameters:
+        active["parameters"] = parameters
+    path.write_text(json.dumps(active, indent=2))
     return path
 
 

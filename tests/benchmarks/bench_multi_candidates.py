@@ -29,8 +29,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from phoenix_harness.analysis import ExperimentResult, Verdict  # noqa: E402
-from phoenix_harness.engine import Engine, EngineOptions  # noqa: E402
-from phoenix_harness.plugin_manager import make_plugin_manager  # noqa: E402
+from phoenix_harness.engine.plugins import make_plugin_manager  # noqa: E402
+from phoenix_harness.engine.run import Engine, EngineOptions  # noqa: E402
 from phoenix_harness.spec import Candidate, ExperimentSpec, PipelineRef  # noqa: E402
 
 PER_HOST = 56  # process resources per host of the realistic profile

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from phoenix_harness.analysis import Verdict, best_candidate, combine, pareto_front
 from phoenix_harness.analysis.multi import Standing, experiment_verdict
-from phoenix_harness.errors import PhoenixError
+from phoenix_harness.core.errors import PhoenixError
 from phoenix_harness.spec import PipelineRef, expand_candidates, spec_from_mapping, sweep_settings
 from tests.unit.test_analysis import METRICS, good_pair, measurement, run
 
