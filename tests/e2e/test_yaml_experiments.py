@@ -63,3 +63,36 @@ def test_valid_file_is_one_item_per_expectation(tmp_path: Path) -> None:
     # the two expectations plus the built-in guard on critical retention
     assert len(items) == 3
     assert any("critical_retention == 100%" in ln for ln in items)
+
+
+def test_several_candidates_one_item_per_expectation_scoped_ones_named(tmp_path: Path) -> None:
+    out = collect(tmp_path, """\
+        name: x
+        baseline: process-baseline-v1
+        candidate: process-topk-v1
+        sweep: {k: [5, 10]}
+        load: realistic
+        expect:
+          cost_reduction: ">= 40%"
+          "k=10":
+            cost_reduction: ">= 60%"
+    """, "--collect-only", "-q")
+    assert out.returncode == 0, out.stdout
+    items = [ln for ln in out.stdout.splitlines() if "::" in ln]
+    assert len(items) == 3
+    assert any("k=10: cost_reduction >= 60%" in ln for ln in items)
+
+
+def test_an_expectation_scoped_to_no_candidate_is_one_clear_line(tmp_path: Path) -> None:
+    out = collect(tmp_path, """\
+        name: x
+        baseline: process-baseline-v1
+        candidate: process-topk-v1
+        sweep: {k: [5, 10]}
+        load: realistic
+        expect:
+          "k=11":
+            cost_reduction: ">= 60%"
+    """)
+    assert out.returncode != 0
+    assert "E125" in out.stdout and "did you mean 'k=10'" in out.stdout
