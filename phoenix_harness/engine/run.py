@@ -353,10 +353,10 @@ class Engine:
         landed = reader.wait_landed(exported, window_end, interval, max(LANDED_TIMEOUT_S, 6 * interval),
                                     backend.check)
         timings["landed_wait_s"] = time.monotonic() - tm
-        if spec.driver == "otlp":
-            # The window has landed: stop the synthetic fleet so that the queries do not compete with it
-            # for the CPU (at fleet scale the load is most of the machine). Real processes stay until the
-            # teardown: the processes driver's stop is the backend's to do, with its host claim.
+        if not backend.load_driver.real_processes:
+            # The window has landed: stop a synthetic load so that the queries do not compete with it for
+            # the CPU (at fleet scale the load is most of the machine). Real processes stay until the
+            # teardown: stopping them is the backend's to do, with its host claim.
             load.stop()
             timings["load_stopped_after_window_s"] = time.time() - window_end
         timings["measure_queries_start_s"] = time.monotonic() - tm
@@ -373,8 +373,8 @@ class Engine:
             m.counters = counters[v]
         problems = load_problems(truth, counters, counters_at)
         timings["measure_s"] = time.monotonic() - tm
-        driver = getattr(load, "driver", None)
-        overruns = getattr(driver, "overruns", None)
+        running = getattr(load, "driver", None)
+        overruns = getattr(running, "overruns", None)
         self.emit(PhaseFinished(spec.name, "measure", time.monotonic() - tm))
 
         self.emit(PhaseStarted(spec.name, "analyse"))
@@ -385,7 +385,7 @@ class Engine:
         }
         if isinstance(overruns, int):
             accounting["driver_overruns"] = overruns
-            accounting["driver_templates_compiled"] = getattr(driver, "templates_compiled", None)
+            accounting["driver_templates_compiled"] = getattr(running, "templates_compiled", None)
         per_candidate: dict[str, ExperimentResult] = {}
         for role, c in candidate_variants(spec):
             one = compute_result(spec.for_candidate(c.label), measured["baseline"], measured[role], truth,

@@ -71,9 +71,13 @@ class AllureReporter:
         allure.attach(mask(json.dumps(result.as_dict(), indent=2, default=str)), name="result.json",
                       attachment_type=allure.attachment_type.JSON)
         if result.candidates:
-            from phoenix_harness.reporting.pareto import pareto_text, render_pareto_chart
+            from phoenix_harness.reporting.pareto import pareto_text
             allure.attach(pareto_text(result), name="Pareto table", attachment_type=allure.attachment_type.TEXT)
             try:
+                if not has("charts"):
+                    raise ValueError("no charts extra")
+                from phoenix_harness.reporting.chart import render_pareto_chart
+
                 png = render_pareto_chart(result, Path(result.raw_dir or tempfile.mkdtemp()) / "pareto.png")
                 allure.attach.file(str(png), name="Pareto chart (cost reduction vs collector CPU)",  # type: ignore[no-untyped-call]
                                    attachment_type=allure.attachment_type.PNG)

@@ -69,3 +69,36 @@ def _no_data(ax: Axes) -> None:
     ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", fontsize=14, color="#777777")
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def render_pareto_chart(result: ExperimentResult, path: Path) -> Path:
+    """Cost reduction (y) against collector CPU (x) per candidate; the front joined by a line, the best starred."""
+    fig = Figure(figsize=(9, 6), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    known = [r for r in result.pareto if r.get("cost_reduction") is not None and r.get("cpu_cores") is not None]
+    for r in known:
+        x, y = r["cpu_cores"], r["cost_reduction"]
+        ci = r.get("cost_reduction_ci")
+        if ci:
+            ax.errorbar([x], [y], yerr=[[y - ci[0]], [ci[1] - y]], fmt="none", ecolor="#999999", capsize=3)
+        color = "#2e7d32" if r["verdict"] == "promote" else "#c62828" if r["verdict"] == "reject" else "#8d6e00"
+        ax.scatter([x], [y], s=160 if r.get("best") else 60, marker="*" if r.get("best") else "o", color=color,
+                   edgecolors="black" if r.get("pareto") else "none", zorder=3)
+        ax.annotate(r["variant"], (x, y), textcoords="offset points", xytext=(6, 6), fontsize=9)
+    front = sorted((r["cpu_cores"], r["cost_reduction"]) for r in known if r.get("pareto"))
+    if front:
+        ax.plot([p[0] for p in front], [p[1] for p in front], linestyle="--", color="#1f77b4", label="Pareto front")
+        ax.legend(loc="best", fontsize="small")
+    if not known:
+        ax.text(0.5, 0.5, "no candidate measured", transform=ax.transAxes, ha="center", va="center")
+    ax.set_xlabel("collector CPU (cores, mean)")
+    ax.set_ylabel("cost reduction")
+    ax.yaxis.set_major_formatter(lambda y, _pos: f"{y:.0%}")
+    ax.grid(True, alpha=0.3)
+    spec = result.spec
+    ax.set_title(f"{spec.name}: {len(result.pareto)} candidates vs {spec.baseline.name} on '{spec.load}' "
+                 f"({result.verdict.value}; best: {result.best_candidate or 'none'})", fontsize=10)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path

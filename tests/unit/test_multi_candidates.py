@@ -229,7 +229,8 @@ def test_an_unmeasured_candidate_makes_the_experiment_inconclusive_naming_it() -
 
 
 def test_pareto_table_and_chart_show_every_candidate(tmp_path: Any) -> None:
-    from phoenix_harness.reporting.pareto import pareto_text, render_pareto_chart
+    from phoenix_harness.reporting.chart import render_pareto_chart
+    from phoenix_harness.reporting.pareto import pareto_text
 
     spec = _multi_spec()
     result = combine(spec, _results(spec))
