@@ -36,3 +36,22 @@ def test_grid_phase_is_the_median_scrape_instant(phase: float, jitter: list[floa
 def test_no_instants_no_grid() -> None:
     assert PrometheusReader.grid_of([], 2.0) is None
     assert PrometheusReader.grid_of([5.0], 2.0) == pytest.approx((5.0, 2.0))
+
+
+def test_landing_is_not_probed_before_two_intervals_after_the_window() -> None:
+    """Each probe scans every series of a variant; none can succeed before end + 2 intervals."""
+    import time
+
+    probes: list[float] = []
+
+    class Reader(PrometheusReader):
+        def landed(self, variant: str, end: float, interval_s: float, names: object) -> str | None:  # type: ignore[override]
+            probes.append(time.time())
+            return "proof" if time.time() >= end + 2 * interval_s else None
+
+    reader = Reader.__new__(Reader)
+    end = time.time()
+    proofs = reader.wait_landed({"baseline": ["m"], "candidate": ["m"]}, end, 0.4, timeout=5.0)
+    assert proofs == {"baseline": "proof", "candidate": "proof"}
+    assert probes and min(probes) >= end + 0.8
+    assert len(probes) == 2  # one probe per variant, each at once successful
