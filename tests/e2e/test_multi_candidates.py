@@ -99,9 +99,11 @@ def test_three_candidates_side_by_side_and_the_same_candidate_alone(tmp_path: Pa
     assert set(sent) == {"baseline", "candidate-1", "candidate-2", "candidate-3"}
 
     # The same candidate alone: its KPIs agree with its KPIs in the 3-candidate run, within its interval.
+    # (Not cardinality_reduction: it counts the distinct series of the whole window, which on this spiky
+    # load depends on how often the top K changed in that run's own random load; it has no interval.)
     alone = entries["topk-alone"]
     multi_topk = three["candidates"]["process-topk-v1"]
-    for name in ("cost_reduction", "cardinality_reduction", "critical_retention"):
+    for name in ("cost_reduction", "critical_retention"):
         detail = multi_topk["kpi_details"][name]
         lo, hi = detail["ci"] if detail.get("ci") else (detail["value"], detail["value"])
         assert lo - 0.02 <= alone["kpis"][name] <= hi + 0.02, (name, alone["kpis"][name], detail)
