@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from phoenix_harness.analysis.categories import NOT_MEASURED
-from phoenix_harness.analysis.kpis import ExperimentResult
+from phoenix_harness.analysis.results import ExperimentResult
 from phoenix_harness.analysis.verdict import Verdict
 from phoenix_harness.spec import ExperimentSpec
 

@@ -146,3 +146,16 @@ def mann_whitney_u(baseline: Sequence[float], candidate: Sequence[float]) -> Man
     u_candidate = float(res.statistic)
     return MannWhitney(u=min(u_candidate, n1 * n2 - u_candidate), p_value=float(res.pvalue),
                        effect=u_candidate / (n1 * n2))
+
+
+def bootstrap_ratio_ci(baseline: Sequence[float], candidate: Sequence[float], *, level: float = 0.95,
+                       seed: int = 7, iterations: int = RESAMPLES) -> tuple[float, float] | None:
+    """CI of ``1 - sum(candidate)/sum(baseline)`` over collections given in the same order (collection i of
+    each); a constant ratio gives its exact value as a zero-width interval. See :func:`reduction_estimate`."""
+    pairs = pair_by_collection(dict(enumerate(baseline)), dict(enumerate(candidate)), missing_is_zero=False)
+    est = reduction_estimate(pairs, level=level, seed=seed, n_resamples=iterations)
+    if est is None:
+        return None
+    if est.deterministic:
+        return (est.point, est.point)
+    return est.ci

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from phoenix_harness.analysis.kpis import DECISION_RULE
+from phoenix_harness.analysis.results import DECISION_RULE
 from phoenix_harness.engine.events import (
     Event,
     ExperimentFinished,

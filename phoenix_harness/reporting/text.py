@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from phoenix_harness.analysis import ExperimentResult
-from phoenix_harness.analysis.kpis import DECISION_RULE
+from phoenix_harness.analysis.results import DECISION_RULE
 
 
 def kpi_table(result: ExperimentResult) -> str:

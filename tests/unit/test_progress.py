@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from phoenix_harness.analysis import ExperimentResult, KpiValue, VariantResult, Verdict
-from phoenix_harness.analysis.kpis import FailedCheck
+from phoenix_harness.analysis.results import FailedCheck
 from phoenix_harness.engine.events import (
     Event,
     ExperimentFinished,
