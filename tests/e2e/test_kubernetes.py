@@ -363,3 +363,25 @@ def test_pod_diagnosis_names_the_reason_and_the_fix() -> None:
                                           "message": "0/5 nodes are available: 5 node(s) didn't match selector"}]}}
     [unschedulable] = pod_problems(pending)
     assert unschedulable.reason == "Unschedulable" and not unschedulable.fatal and "--target" in unschedulable.fix
+
+
+def test_the_dashboards_deployments_page_shows_what_runs_on_the_cluster(kube_namespace: Kube, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deployments page from a real API server: pipeline, version, nodes, readiness and history."""
+    from phoenix_harness.cli.dashboard import deployed
+    from phoenix_harness.reporting.dashboard.build import build_dashboard
+
+    assert cli(kube_namespace, "deploy", "process-baseline-v1", "--as", "edge", "--target", "role=edge").exit_code == 0
+    assert cli(kube_namespace, "deploy", "process-topk-v1", "--as", "edge", "--target", "role=edge",
+               "--image", IMAGE).exit_code == 0
+    monkeypatch.setenv("PHOENIX_KUBE_NAMESPACE", kube_namespace.namespace)
+    view = deployed()
+    assert view.problem == "" and view.namespace == kube_namespace.namespace
+    assert [(d["name"], d["pipeline"], d["version"], d["state"]) for d in view.deployments] == \
+        [("edge", "process-topk-v1", 2, "ready")]
+    assert [h["version"] for h in view.deployments[0]["history"]] == [1, 2]
+    index = build_dashboard(tmp_path / "reports", kube=view)
+    page = (index.parent / "deployments.html").read_text()
+    for text in ("edge", "process-topk-v1", "edge-1", "edge-2", kube_namespace.namespace):
+        assert text in page, text
+    assert cli(kube_namespace, "delete", "edge").exit_code == 0
