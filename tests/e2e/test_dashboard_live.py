@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import harness_processes
+from tests.conftest import INTERRUPTIBLE, harness_processes
 from tests.e2e.dashboard_browser import open_page
 
 pytestmark = pytest.mark.e2e
@@ -52,7 +52,7 @@ def test_ui_shows_a_started_experiment_change_phase_without_reload(repo_copy: Pa
     (root / "experiments" / "live-priority.experiment.yaml").write_text(textwrap.dedent(EXPERIMENT))
     ui = subprocess.Popen([sys.executable, "-m", "phoenix_harness.cli", "--root", str(root), "ui"],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          env={**os.environ, "PHOENIX_REPORTS_DIR": str(reports)})
+                          env={**os.environ, "PHOENIX_REPORTS_DIR": str(reports)}, **INTERRUPTIBLE)
     try:
         assert ui.stdout is not None
         line = ui.stdout.readline()
