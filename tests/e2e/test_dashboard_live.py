@@ -118,7 +118,12 @@ def test_ui_shows_a_started_experiment_change_phase_without_reload(repo_copy: Pa
         assert [(r["name"], r["state"], r["verdict"]) for r in status] == [("live-priority", "finished", "promote")]
     finally:
         ui.send_signal(signal.SIGINT)
-        out, err = ui.communicate(timeout=30)
+        try:
+            out, err = ui.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            ui.kill()  # never leave it running, whatever the test found
+            out, err = ui.communicate()
+            pytest.fail(f"phoenix ui did not stop on SIGINT within 30 s: {err[-2000:]}")
     assert ui.returncode == 0, err
     assert "stopped" in out and "Traceback" not in err
     with pytest.raises(urllib.error.URLError):
