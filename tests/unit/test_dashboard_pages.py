@@ -236,3 +236,27 @@ def test_timeline_without_the_charts_extra_is_plain_svg(reports: Path, monkeypat
     html = (reports / "dashboard" / "experiments" / "topk-good.html").read_text()
     timeline = html.split('id="timeline"')[1].split("</section>")[0]
     assert '<svg class="timeline"' in timeline and timeline.count("<polyline") == 4  # 2 variants x 2 panels
+
+
+def test_an_experiment_with_several_candidates_has_a_row_per_candidate(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    raw = _raw(reports, "run-1", "topk-sweep")
+    k5 = _entry("topk-sweep", "promote", raw, kpis={"cost_reduction": 0.99, "cardinality_reduction": 0.99,
+                                                  "critical_retention": 1.0, "critical_fidelity": 1.0})
+    k40 = _entry("topk-sweep", "reject", raw, kpis={"cost_reduction": 0.3, "cardinality_reduction": 0.31,
+                                                  "critical_retention": 0.8, "critical_fidelity": 1.0},
+                 failed_checks=[{"check": "critical_retention == 100%", "measured": 0.8, "detail": "etcd lost",
+                                 "category": "critical process lost"}])
+    sweep = _entry("topk-sweep", "promote", raw, kpis=dict(k5["kpis"]), best_candidate="k=5",
+                   candidates={"k=5": k5, "k=40": k40})
+    _write_promotion(reports, [sweep], "promote", "2026-01-01T00:00:00Z")
+    html = build_dashboard(reports, root=REPO).read_text()
+    page = parse(html)
+    rows = {r["data-name"]: r for r in page.rows}
+    assert set(rows) == {"topk-sweep", "topk-sweep / k=5", "topk-sweep / k=40"}
+    assert rows["topk-sweep / k=5"]["data-verdict"] == "promote"
+    assert rows["topk-sweep / k=40"]["data-verdict"] == "reject"
+    values = {(name, kpi): value for name, kpi, value in page.kpis}
+    assert float(values[("topk-sweep / k=40", "critical_retention")]) == 0.8
+    assert float(values[("topk-sweep / k=5", "cost_reduction")]) == 0.99
+    assert "of 1 experiment(s)" in html and ">best</span>" in html

@@ -6,6 +6,7 @@ fetched from elsewhere when they are viewed. ``phoenix ui`` serves the same page
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import itertools
 import json
@@ -31,8 +32,10 @@ from phoenix_harness.reporting.dashboard.data import (
     TREND_KPIS,
     Dashboard,
     Experiment,
+    cost_threshold,
     finite,
     load_dashboard,
+    reason_in_words,
     save_history,
 )
 from phoenix_harness.reporting.dashboard.deployed import DeployedView
@@ -229,12 +232,22 @@ def _rendered(entry: PipelineEntry, ports: Any) -> str:
 
 
 def _summary_rows(board: Dashboard) -> list[dict[str, Any]]:
+    """One row per experiment and, under an experiment with several candidates, one row per candidate
+    (named ``EXPERIMENT / LABEL``, its own verdict, KPIs and reason)."""
     rows = []
     for exp in board.experiments:
         e = exp.entry
-        rows.append({"exp": exp, "entry": e,
+        rows.append({"exp": exp, "entry": e, "candidate_row": False,
                      "ci_svg": svg.interval_bar(exp.kpi("cost_reduction"), exp.cost_ci, exp.cost_threshold,
                                                 e["verdict"])})
+        for label, c in (e.get("candidates") or {}).items():
+            entry = {**c, "name": f"{exp.name} / {label}", "label": label}
+            sub = dataclasses.replace(exp, entry=entry, reason=reason_in_words(entry),
+                                      cost_threshold=cost_threshold(entry) or exp.cost_threshold)
+            rows.append({"exp": sub, "entry": entry, "candidate_row": True,
+                         "best": label == e.get("best_candidate"),
+                         "ci_svg": svg.interval_bar(sub.kpi("cost_reduction"), sub.cost_ci, sub.cost_threshold,
+                                                    str(entry.get("verdict")))})
     return rows
 
 
