@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -146,6 +147,10 @@ def test_config_the_collector_rejects_is_inconclusive(tmp_path: Path, repo_copy:
     assert harness_processes() == []
 
 
+# The console's line when the load phase starts, e.g. "[phoenix] exp: load (60s) ...".
+LOAD_STARTED = re.compile(r"\[phoenix\] [^:\n]+: load( \([^)\n]*\))? \.\.\.")
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_leaves_nothing_running(tmp_path: Path, sig: signal.Signals) -> None:
     exp = tmp_path / "exps"
@@ -168,9 +173,9 @@ def test_interrupt_leaves_nothing_running(tmp_path: Path, sig: signal.Signals) -
             **INTERRUPTIBLE,
         )
         deadline = time.monotonic() + 120
-        while "load ..." not in log.read_text() and time.monotonic() < deadline and proc.poll() is None:
+        while not LOAD_STARTED.search(log.read_text()) and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.2)
-        assert "load ..." in log.read_text(), log.read_text()[-2000:]
+        assert LOAD_STARTED.search(log.read_text()), log.read_text()[-2000:]
         assert harness_processes(), "the experiment should be running"
         proc.send_signal(sig)
         proc.wait(60)
