@@ -54,34 +54,21 @@ def _env() -> jinja2.Environment:
     return env
 
 
-def _pct(v: Any) -> str:
-    f = finite(v)
-    return "n/a" if f is None else f"{f:.1%}"
+def _shown(form: str) -> Any:
+    """A Jinja filter: a finite number in ``form`` (a format spec, ``{}`` for the value), else ``n/a``."""
+    def show(v: Any) -> str:
+        f = finite(v)
+        return "n/a" if f is None else form.format(f)
+    return show
 
 
-def _num(v: Any) -> str:
-    f = finite(v)
-    return "n/a" if f is None else f"{f:,.0f}"
-
-
-def _cores(v: Any) -> str:
-    f = finite(v)
-    return "n/a" if f is None else f"{f:.3f}"
+_pct, _num, _cores, _money, _secs = (_shown("{:.1%}"), _shown("{:,.0f}"), _shown("{:.3f}"), _shown("{:,.2f}"),
+                                     _shown("{:g}s"))
 
 
 def _mib(v: Any) -> str:
     f = finite(v)
     return "n/a" if f is None else f"{f / 2**20:,.1f} MiB"
-
-
-def _money(v: Any) -> str:
-    f = finite(v)
-    return "n/a" if f is None else f"{f:,.2f}"
-
-
-def _secs(v: Any) -> str:
-    f = finite(v)
-    return "n/a" if f is None else f"{f:g}s"
 
 
 def _exact(v: Any) -> str:
