@@ -95,6 +95,7 @@ class Catalog:
         self.root = root
         self.metadata_path = root / "catalog.yaml"
         self._entries: dict[str, PipelineEntry] | None = None
+        self._shared: dict[str, ParameterSpec] = {}
 
     @property
     def manifest(self) -> Path:
@@ -107,6 +108,12 @@ class Catalog:
 
     def names(self) -> list[str]:
         return sorted(self.entries())
+
+    @property
+    def shared_parameters(self) -> dict[str, ParameterSpec]:
+        """The parameters every pipeline takes (``parameters:`` at the catalog's top level)."""
+        self.entries()
+        return dict(self._shared)
 
     def get(self, name: str) -> PipelineEntry:
         entries = self.entries()
@@ -128,6 +135,7 @@ class Catalog:
             validate_against_schema(data, "catalog", source=str(self.metadata_path), lines=lines)
         except PhoenixError as exc:
             raise PhoenixError("E205", exc.message, where=exc.where, fix=exc.fix) from None
+        common = self._shared = _parameter_specs(data.get("parameters"))
         entries: dict[str, PipelineEntry] = {}
         for name, meta in data["pipelines"].items():
             line = lines.get(("pipelines", name))
@@ -135,10 +143,7 @@ class Catalog:
             if not isinstance(meta, dict) or "file" not in meta:
                 raise PhoenixError("E205", f"pipeline '{name}' needs at least 'file:'", where=where,
                                    fix="add file: pipelines/NAME.yaml")
-            params = {}
-            for pname, pmeta in (meta.get("parameters") or {}).items():
-                pmeta = pmeta if isinstance(pmeta, dict) else {"default": pmeta}
-                params[str(pname)] = ParameterSpec(str(pname), pmeta.get("default"), str(pmeta.get("description", "")))
+            params = {**common, **_parameter_specs(meta.get("parameters"))}
             reduction = meta.get("expected_reduction") or [0.0, 1.0]
             entries[str(name)] = PipelineEntry(
                 name=str(name),
@@ -150,6 +155,14 @@ class Catalog:
                 expected_reduction=(float(reduction[0]), float(reduction[1])),
             )
         return entries
+
+
+def _parameter_specs(declared: Mapping[str, Any] | None) -> dict[str, ParameterSpec]:
+    specs = {}
+    for pname, pmeta in (declared or {}).items():
+        pmeta = pmeta if isinstance(pmeta, dict) else {"default": pmeta}
+        specs[str(pname)] = ParameterSpec(str(pname), pmeta.get("default"), str(pmeta.get("description", "")))
+    return specs
 
 
 def _ottl_escape(value: str) -> str:

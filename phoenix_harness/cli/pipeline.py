@@ -13,6 +13,7 @@ import yaml
 
 from phoenix_harness.catalog import Catalog, PipelineEntry, ProfileCatalog, Wiring, render_pipeline
 from phoenix_harness.catalog.allowance import allowed_reduction
+from phoenix_harness.catalog.pipelines import substitute_parameters
 from phoenix_harness.cli.app import main, project_root, reports_dir
 from phoenix_harness.cli.common import OUTPUT, emit_rows, parse_sets, user_errors
 from phoenix_harness.cli.kube import pipeline_deploy_commands
@@ -201,15 +202,24 @@ def _validate_one(catalog: Catalog, collector: Any, target: str) -> tuple[list[s
                 return [f"error[E212] {path}: a collector config must be a YAML mapping (fix: start with "
                         "receivers:, processors:, exporters:, service:)"], warnings
             warnings += _structure_warnings(data)
-            message = validate_config(collector, path)
-            if message:
-                return [PhoenixError("E211", f"the collector rejects it: {message}", where=str(path),
-                                     fix="correct the component it names", detail=message.detail).text()], \
-                    warnings
-            # The same critical-drop probe as for catalog names: the config as a one-off entry.
+            # A one-off file takes the catalog's shared parameters (a copy of a catalog pipeline has them).
             entry = PipelineEntry(name=path.stem, version=0, description="", strategy="custom",
-                                  config_path=path, parameters={})
+                                  config_path=path, parameters=catalog.shared_parameters)
             with tempfile.TemporaryDirectory() as tmp:
+                checked = path
+                if "${env:PHOENIX_" in path.read_text(encoding="utf-8"):
+                    try:
+                        config, _ = substitute_parameters(entry, {})
+                    except PhoenixError as exc:
+                        return [exc.text()], warnings
+                    checked = Path(tmp) / path.name
+                    checked.write_text(yaml.safe_dump(config, sort_keys=False))
+                message = validate_config(collector, checked)
+                if message:
+                    return [PhoenixError("E211", f"the collector rejects it: {message}", where=str(path),
+                                         fix="correct the component it names", detail=message.detail).text()], \
+                        warnings
+                # The same critical-drop probe as for catalog names: the config as a one-off entry.
                 warnings += _critical_drop(catalog, collector, entry, Path(tmp))
             return [], warnings
     else:

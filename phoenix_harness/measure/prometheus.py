@@ -6,6 +6,7 @@ every second under ``job="phoenix-self"`` with the same ``variant`` label.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -69,6 +70,7 @@ class PrometheusReader:
         self.url = url
         self.client = PrometheusConnect(url=url, disable_ssl=True)
         self.timeout = timeout
+        self._probes: dict[str, str] = {}  # variant -> the series its landing is polled in
 
     def _query(self, query: str, at: float | None = None) -> list[dict[str, Any]]:
         params = {"time": f"{at:.3f}"} if at is not None else None
@@ -151,15 +153,21 @@ class PrometheusReader:
         sel = f'{{__name__=~"{COUNTERS["receiver_accepted"]}", job="{SELF_JOB}", variant="{variant}"}}'
         return self.scalar(f"max(timestamp({sel}))")
 
-    def newest_export(self, variant: str, names: Sequence[str] | None = None) -> float | None:
-        """Timestamp of the newest exported sample of the variant (None when it exported nothing)."""
-        newest = None
-        for name in names if names is not None else self.metric_names(variant, time.time() - 3600, time.time()):
+    def probe_series(self, variant: str, names: Sequence[str], at: float | None = None,
+                     window_s: float | None = None) -> str | None:
+        """The exact selector of one series of the variant, found with one scan of one metric name.
+
+        Without ``window_s``: the series with the newest sample at ``at`` (it is still being exported).
+        With it: the series with the most samples in the ``window_s`` before ``at`` (it lived longest).
+        Polling that one series costs one index lookup, whatever the fleet's size."""
+        for name in names:
             sel = exported_selector(variant, f'__name__="{name}"')
-            t = self.scalar(f"max(timestamp({sel}))")
-            if t is not None and (newest is None or t > newest):
-                newest = t
-        return newest
+            inner = f"count_over_time({sel}[{max(1, math.ceil(window_s))}s])" if window_s else f"timestamp({sel})"
+            rows = self._query(f"topk(1, {inner})", at)
+            if rows:
+                labels = {**rows[0].get("metric", {}), "__name__": name}
+                return "{" + ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels.items())) + "}"
+        return None
 
     def landed(self, variant: str, end: float, interval_s: float, names: Sequence[str]) -> str | None:
         """How it is proven that all of the variant's data up to ``end`` is in Prometheus, or None.
@@ -169,11 +177,21 @@ class PrometheusReader:
         they have), or the variant's own telemetry, scraped after that, shows its receiver kept accepting
         input after the window while its exporter had nothing left to send (the sent count did not move
         between two scrapes): a pipeline that exports nothing, or nothing more, is complete too.
+
+        The collection is looked for in one probe series (the variant's newest, see :meth:`probe_series`),
+        so that a poll costs the same at any fleet size; a probe whose process stopped is replaced.
         """
         later = end + 2 * interval_s
-        newest = self.newest_export(variant, names) if names else None
+        probe = self._probes.get(variant)
+        if probe is None and names:
+            probe = self.probe_series(variant, names)
+            if probe is not None:
+                self._probes[variant] = probe
+        newest = self.scalar(f"max(timestamp({probe}))") if probe else None
         if newest is not None and newest >= later:
             return f"a collection at +{newest - end:.1f}s after the window arrived"
+        if newest is None or newest < time.time() - 2 * interval_s:
+            self._probes.pop(variant, None)  # its series stopped: pick the newest again at the next poll
         scraped = self._self_sample_time(variant)
         if scraped is None or scraped < later:
             return None
@@ -220,16 +238,14 @@ class PrometheusReader:
         result = self._query(f"group by (__name__) (last_over_time({exported_selector(variant)}[{window}s]))", end)
         return sorted({r["metric"].get("__name__", "") for r in result} - {""})
 
-    def scrape_instants(self, variant: str, names: Sequence[str], start: float, end: float,
-                        interval_s: float) -> list[float]:
-        """The variant's collection instants in ``[start, end]`` (timestamps of its newest samples)."""
-        instants: set[float] = set()
-        for name in names[:3]:
-            sel = exported_selector(variant, f'__name__="{name}"')
-            values = self._series_values(self._query_range(f"max(timestamp({sel}))", start, end,
-                                                           max(0.25, interval_s / 4)))
-            instants.update(v for v in values.values() if start <= v <= end)
-        return sorted(instants)
+    def scrape_instants(self, variant: str, names: Sequence[str], start: float, end: float) -> list[float]:
+        """The variant's collection instants in ``[start, end]``: the sample timestamps of its longest-lived
+        series (one scan of one metric name to find it, then that series' raw samples)."""
+        probe = self.probe_series(variant, names, at=end, window_s=end - start)
+        if probe is None:
+            return []
+        rows = self._query(f"{probe}[{max(1, math.ceil(end - start))}s]", end)
+        return sorted({float(t) for row in rows for t, _ in row.get("values", []) if start <= float(t) <= end})
 
     @staticmethod
     def grid_of(instants: Sequence[float], interval_s: float) -> tuple[float, float] | None:
@@ -256,8 +272,8 @@ class PrometheusReader:
             names = self.metric_names(variant, start, end + interval_s)
         m.exported = bool(names)
         half = interval_s / 2
-        grid = self.grid_of(self.scrape_instants(variant, names, start - interval_s, end + interval_s,
-                                                 interval_s), interval_s) if names else None
+        grid = self.grid_of(self.scrape_instants(variant, names, start - interval_s, end + interval_s),
+                            interval_s) if names else None
         m.grid = grid
         grid = grid or fallback_grid
         n_collections = math.floor((end - start) / interval_s + 1e-9)
@@ -275,19 +291,33 @@ class PrometheusReader:
         series_per = dict.fromkeys(points, 0.0)
         scrapes = dict.fromkeys(points, 0.0)  # most samples of one series in the bucket: scrapes it holds
         by_eval = {round(g + half, 3): c for c, g in points.items()}
-        for name in names:
-            sel = exported_selector(variant, f'__name__="{name}"')
-            m.series += int(self.scalar(f"count(count_over_time({sel}[{window}s]))", end) or 0)
-            if not points:
-                continue
+
+        def per_bucket(query: str, acc: dict[int, float], combine: Any) -> None:
             first, last = min(points.values()) + half, max(points.values()) + half
-            for agg, acc in (("sum", counts), ("count", series_per), ("max", scrapes)):
-                rows = self._query_range(f"{agg}(count_over_time({sel}[{interval_s * 1000:.0f}ms]))",
-                                         first, last, interval_s)
-                for t, v in self._series_values(rows).items():
-                    found = by_eval.get(round(t, 3))
-                    if found is not None:
-                        acc[found] = max(acc[found], v) if agg == "max" else acc[found] + v
+            for t, v in self._series_values(self._query_range(query, first, last, interval_s)).items():
+                found = by_eval.get(round(t, 3))
+                if found is not None:
+                    acc[found] = combine(acc[found], v)
+
+        # Every query below passes over the window's samples at most once, and only the datapoint count
+        # goes name by name (a range function drops the metric name, and two metrics with equal labels
+        # would then collide); last_over_time keeps the name, so series are counted in one query.
+        everything = exported_selector(variant)
+        if names:
+            m.series = int(self.scalar(f"count(last_over_time({everything}[{window}s]))", end) or 0)
+        step = f"{interval_s * 1000:.0f}ms"
+        if names and points:
+            per_bucket(f"count(last_over_time({everything}[{step}]))", series_per, lambda a, v: a + v)
+            for name in names:
+                sel = exported_selector(variant, f'__name__="{name}"')
+                per_bucket(f"sum(count_over_time({sel}[{step}]))", counts, lambda a, v: a + v)
+            # Scrapes per bucket: the most samples one series has in it. All series of one send share its
+            # buckets, so one metric present in every bucket that holds data answers for all of them.
+            for name in names:
+                sel = exported_selector(variant, f'__name__="{name}"')
+                per_bucket(f"max(count_over_time({sel}[{step}]))", scrapes, max)
+                if all(scrapes[c] > 0 for c in counts if counts[c] > 0):
+                    break
         per_minute = 60.0 / interval_s
         # Datapoints per scrape x scrapes per minute. A collector that falls behind (an overloaded host) may
         # put two scrapes in one bucket and none in the next: the bucket holding two counts once per scrape,

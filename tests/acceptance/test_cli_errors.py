@@ -38,7 +38,7 @@ def test_p06_cli_rejects_invalid_pipeline_yaml_clearly(tmp_path: Path, figure: F
     bad_yaml.write_text("\n".join(broken) + "\n")
     # Valid YAML the real collector rejects: a setting of the wrong type.
     rejected = tmp_path / "process-rejected-v1.yaml"
-    rejected.write_text("\n".join(good).replace("limit_mib: 512", "limit_mib: lots") + "\n")
+    rejected.write_text("\n".join(good).replace("limit_mib: ${env:PHOENIX_MEMORY_LIMIT_MIB}", "limit_mib: lots") + "\n")
     assert "limit_mib: lots" in rejected.read_text()
 
     out, took = phoenix(REPO, "pipeline", "validate", str(bad_yaml))

@@ -41,7 +41,7 @@ def test_validate_fails_on_yaml_error_and_on_rejected_config(tmp_path: Path) -> 
     bad_yaml.write_text("receivers:\n  otlp:\n    protocols: [grpc\nservice: {}\n")
     rejected = tmp_path / "rejected.yaml"
     rejected.write_text((REPO / "otel-configs/pipelines/process-baseline-v1.yaml").read_text()
-                        .replace("limit_mib: 512", "limit_mib: lots"))
+                        .replace("limit_mib: ${env:PHOENIX_MEMORY_LIMIT_MIB}", "limit_mib: lots"))
     out = phoenix(REPO, "pipeline", "validate", str(bad_yaml), str(rejected))
     assert out.returncode == 1
     assert f"error[E105] {bad_yaml}:4" in out.stdout or f"error[E105] {bad_yaml}:3" in out.stdout

@@ -92,13 +92,13 @@ def test_entry_metadata(catalog: Catalog) -> None:
     entry = catalog.get(FILTER)
     assert entry.strategy == "filter"
     assert entry.version == 1
-    assert set(entry.parameters) == {"critical_pattern", "high_pattern"}
+    assert set(entry.parameters) == {"critical_pattern", "high_pattern", "memory_limit_mib"}
     assert "postgres" in entry.parameters["critical_pattern"].default
     data = entry.as_dict()
     assert data["name"] == FILTER
     assert data["config"] == str(CONFIGS / "pipelines" / f"{FILTER}.yaml")
-    assert set(data["parameters"]) == {"critical_pattern", "high_pattern"}
-    assert catalog.get(BASELINE).parameters == {}
+    assert set(data["parameters"]) == {"critical_pattern", "high_pattern", "memory_limit_mib"}
+    assert set(catalog.get(BASELINE).parameters) == {"memory_limit_mib"}
 
 
 def test_unknown_pipeline_is_e201_with_suggestion(catalog: Catalog) -> None:
@@ -142,7 +142,7 @@ def test_undeclared_placeholder_is_e208(tmp_path: Path) -> None:
     shutil.copytree(CONFIGS, tmp_path / "otel-configs")
     root = tmp_path / "otel-configs"
     cfg = root / "pipelines" / f"{BASELINE}.yaml"
-    cfg.write_text(cfg.read_text().replace("limit_mib: 512", "limit_mib: ${env:PHOENIX_LIMIT}"))
+    cfg.write_text(cfg.read_text().replace("${env:PHOENIX_MEMORY_LIMIT_MIB}", "${env:PHOENIX_LIMIT}"))
     with pytest.raises(PhoenixError) as err:
         render_pipeline(Catalog(root).get(BASELINE), wiring())
     assert err.value.code == "E208"
@@ -268,7 +268,8 @@ def test_defaults_are_substituted(catalog: Catalog) -> None:
     rendered = render_pipeline(entry, wiring())
     expr = filter_expression(rendered)
     for spec in entry.parameters.values():
-        assert f'"{spec.default}"' in expr
+        if spec.name != "memory_limit_mib":
+            assert f'"{spec.default}"' in expr
     assert dict(rendered.parameters) == {k: v.default for k, v in entry.parameters.items()}
 
 
@@ -313,11 +314,31 @@ def test_unknown_parameter_is_e206_with_suggestion(catalog: Catalog) -> None:
     assert "did you mean 'critical_pattern'" in err.value.message
 
 
-def test_baseline_takes_no_parameters(catalog: Catalog) -> None:
+def test_baseline_takes_only_the_shared_parameters(catalog: Catalog) -> None:
     with pytest.raises(PhoenixError) as err:
         render_pipeline(catalog.get(BASELINE), wiring(), {"k": 5})
     assert err.value.code == "E206"
-    assert "(none)" in (err.value.fix or "")
+    assert err.value.fix == "use one of: memory_limit_mib"
+
+
+@pytest.mark.parametrize("name", ALL_PIPELINES)
+def test_the_memory_limit_is_a_parameter_of_every_pipeline(catalog: Catalog, name: str) -> None:
+    """A fleet larger than the default limit allows is run by raising the limit, not by editing files."""
+    entry = catalog.get(name)
+    assert entry.parameters["memory_limit_mib"].default == 512
+    assert render_pipeline(entry, wiring()).config["processors"]["memory_limiter"]["limit_mib"] == 512
+    raised = render_pipeline(entry, wiring(), {"memory_limit_mib": 4096})
+    assert raised.config["processors"]["memory_limiter"]["limit_mib"] == 4096
+
+
+def test_a_pipeline_own_parameter_wins_over_the_shared_one(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text("receivers: {}\n")
+    (tmp_path / "catalog.yaml").write_text(
+        "parameters:\n  memory_limit_mib: {default: 512, description: shared}\n"
+        "pipelines:\n  a: {file: p.yaml}\n  b: {file: p.yaml, parameters: {memory_limit_mib: 64}}\n")
+    catalog = Catalog(tmp_path)
+    assert catalog.get("a").parameters["memory_limit_mib"].default == 512
+    assert catalog.get("b").parameters["memory_limit_mib"].default == 64
 
 
 def strings(node: Any) -> Iterator[str]:

@@ -39,7 +39,8 @@ def test_pipeline_list_json() -> None:
     assert {r["name"] for r in rows} == PIPELINES
     assert {"process-baseline-v1", "process-priority-filter-v1"} <= PIPELINES
     by_name = {r["name"]: r for r in rows}
-    assert set(by_name["process-priority-filter-v1"]["parameters"]) == {"critical_pattern", "high_pattern"}
+    assert set(by_name["process-priority-filter-v1"]["parameters"]) == {"critical_pattern", "high_pattern",
+                                                                     "memory_limit_mib"}
     assert by_name["process-baseline-v1"]["strategy"] == "baseline"
     assert by_name["process-priority-filter-v1"]["expected_reduction"] == [0.5, 0.98]
 

@@ -55,3 +55,52 @@ def test_landing_is_not_probed_before_two_intervals_after_the_window() -> None:
     assert proofs == {"baseline": "proof", "candidate": "proof"}
     assert probes and min(probes) >= end + 0.8
     assert len(probes) == 2  # one probe per variant, each at once successful
+
+
+class _RecordingReader(PrometheusReader):
+    """Answers the landing poll's queries from a table and records each one, without a Prometheus."""
+
+    def __init__(self, newest: float) -> None:
+        super().__init__("http://127.0.0.1:9")
+        self.newest = newest
+        self.queries: list[str] = []
+
+    def _query(self, query: str, at: float | None = None) -> list[dict[str, object]]:
+        self.queries.append(query)
+        if query.startswith("topk(1, timestamp("):
+            return [{"metric": {"variant": "baseline", "job": "remote", "process_pid": "7", "state": "user"},
+                     "value": [0, str(self.newest)]}]
+        if query.startswith("max(timestamp("):
+            return [{"metric": {}, "value": [0, str(self.newest)]}]
+        return []  # self-telemetry: not scraped yet
+
+
+def test_a_landing_poll_reads_one_series_whatever_the_number_of_metrics() -> None:
+    """At fleet scale a scan over every series of a variant costs Prometheus about a second; the landing
+    wait polls twice a second per variant. After one scan of one metric picks the probe series, a poll
+    reads that series alone, however many metrics the variant exports."""
+    import time
+
+    now = time.time()
+    reader = _RecordingReader(newest=now)
+    names = [f"m{i}" for i in range(12)]
+    for _ in range(3):
+        assert reader.landed("baseline", end=now, interval_s=10.0, names=names) is None  # +2 intervals not yet
+    scans = [q for q in reader.queries if "process_pid" not in q and 'job="phoenix-self"' not in q]
+    assert scans == ['topk(1, timestamp({variant="baseline", job!="phoenix-self", __name__="m0"}))']
+    polls = [q for q in reader.queries if q.startswith("max(timestamp({__name__=\"m0\"")]
+    assert polls == ['max(timestamp({__name__="m0", job="remote", process_pid="7", state="user", '
+                     'variant="baseline"}))'] * 3
+    reader.newest = now + 20.0
+    assert reader.landed("baseline", end=now, interval_s=10.0, names=names) == \
+        "a collection at +20.0s after the window arrived"
+
+
+def test_a_probe_whose_series_stopped_is_picked_again() -> None:
+    import time
+
+    now = time.time()
+    reader = _RecordingReader(newest=now - 60.0)  # the probe's process exited a minute ago
+    reader.landed("baseline", end=now, interval_s=10.0, names=["m0"])
+    reader.landed("baseline", end=now, interval_s=10.0, names=["m0"])
+    assert sum(q.startswith("topk(1, timestamp(") for q in reader.queries) == 2
