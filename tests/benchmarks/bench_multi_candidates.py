@@ -11,6 +11,7 @@ Prints each step and the largest clean fleet.
 queries, analysis) and the collectors' CPU, as N grows, plus Prometheus' peak RSS.
 
 Run: .venv/bin/python tests/benchmarks/bench_multi_candidates.py --fleet [--steps 180,360,900,1800]
+                                                                          [--memory-limit-mib 4096]
      .venv/bin/python tests/benchmarks/bench_multi_candidates.py --scaling [--hosts 20]
 """
 
@@ -71,17 +72,13 @@ class Sampler:
         self.harness_cpu = (cpu1.user - self.cpu0.user) + (cpu1.system - self.cpu0.system)
 
 
-def run(name: str, candidates: list[str], hosts: int, interval: float, duration: float, warmup: float) -> tuple[
-        ExperimentResult, Sampler]:
-    refs = [Candidate(c, PipelineRef(c)) for c in candidates]
-    spec = ExperimentSpec(name=name, baseline=PipelineRef("process-baseline-v1"), candidate=refs[0].ref,
-                          candidates=tuple(refs) if len(refs) > 1 else (), load="realistic", driver="otlp",
-                          hosts=hosts, duration_s=duration, warmup_s=warmup, collection_interval_s=interval)
-    reports = Path(tempfile.mkdtemp(prefix="phoenix-bench-multi-"))
-    engine = Engine(EngineOptions(REPO, reports), make_plugin_manager([]))
-    with Sampler() as sampler:
-        result = engine.run(spec)
-    return result, sampler
+def run(name: str, candidates: list[str], hosts: int, args: argparse.Namespace) -> tuple[ExperimentResult, Sampler]:
+    return _run_refs(name, [Candidate(c, ref(c, args)) for c in candidates], args, hosts)
+
+
+def ref(pipeline: str, args: argparse.Namespace) -> PipelineRef:
+    """The catalog pipeline with the memory limit the fleet needs (the catalog's default is 512 MiB)."""
+    return PipelineRef(pipeline, {"memory_limit_mib": args.memory_limit_mib} if args.memory_limit_mib else {})
 
 
 def refusals(result: ExperimentResult) -> tuple[int, int]:
@@ -92,7 +89,7 @@ def refusals(result: ExperimentResult) -> tuple[int, int]:
 def fleet(args: argparse.Namespace) -> int:
     largest = 0
     for hosts in [int(s) for s in args.steps.split(",")]:
-        result, s = run(f"fleet-{hosts}", CANDIDATE_POOL[:2], hosts, args.interval, args.duration, args.warmup)
+        result, s = run(f"fleet-{hosts}", CANDIDATE_POOL[:2], hosts, args)
         refused, failed = refusals(result)
         overruns = result.load_accounting.get("driver_overruns")
         measure_s = result.timings.get("measure_s", float("nan"))
@@ -120,7 +117,7 @@ def scaling(args: argparse.Namespace) -> int:
     for n in (1, 2, 4, 8):
         pool = [CANDIDATE_POOL[i % len(CANDIDATE_POOL)] for i in range(n)]
         labels = [f"{p}#{i}" if pool.count(p) > 1 else p for i, p in enumerate(pool)]
-        refs = [Candidate(label, PipelineRef(p)) for label, p in zip(labels, pool, strict=True)]
+        refs = [Candidate(label, ref(p, args)) for label, p in zip(labels, pool, strict=True)]
         result, s = _run_refs(f"scaling-{n}", refs, args)
         per = result.candidates or {"only": result}
         collectors = [r.candidate.cpu_cores or 0.0 for r in per.values()] + [result.baseline.cpu_cores or 0.0]
@@ -131,15 +128,16 @@ def scaling(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_refs(name: str, refs: list[Candidate], args: argparse.Namespace) -> tuple[ExperimentResult, Sampler]:
-    spec = ExperimentSpec(name=name, baseline=PipelineRef("process-baseline-v1"), candidate=refs[0].ref,
+def _run_refs(name: str, refs: list[Candidate], args: argparse.Namespace, hosts: int | None = None) -> tuple[
+        ExperimentResult, Sampler]:
+    spec = ExperimentSpec(name=name, baseline=ref("process-baseline-v1", args), candidate=refs[0].ref,
                           candidates=tuple(refs) if len(refs) > 1 else (), load="realistic", driver="otlp",
-                          hosts=args.hosts, duration_s=args.duration, warmup_s=args.warmup,
+                          hosts=hosts or args.hosts, duration_s=args.duration, warmup_s=args.warmup,
                           collection_interval_s=args.interval)
-    reports = Path(tempfile.mkdtemp(prefix="phoenix-bench-multi-"))
-    engine = Engine(EngineOptions(REPO, reports), make_plugin_manager([]))
-    with Sampler() as sampler:
-        result = engine.run(spec)
+    with tempfile.TemporaryDirectory(prefix="phoenix-bench-multi-") as reports:
+        engine = Engine(EngineOptions(REPO, Path(reports)), make_plugin_manager([]))
+        with Sampler() as sampler:
+            result = engine.run(spec)
     return result, sampler
 
 
@@ -152,6 +150,8 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=10.0)
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--warmup", type=float, default=10.0)
+    parser.add_argument("--memory-limit-mib", type=int, default=0,
+                        help="every variant's memory_limiter limit (default: the catalog's, 512)")
     parser.add_argument("--max-queries-s", type=float, default=10.0,
                         help="clean only if the queries after the landing wait take less (default 10)")
     args = parser.parse_args()
