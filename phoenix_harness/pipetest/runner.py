@@ -288,7 +288,10 @@ class PipelineTestRunner:
         if not target.path.is_file():
             raise PhoenixError("E141", "pipeline config file not found", where=str(target.path),
                                fix="give a catalog name or a path relative to the test file")
-        params = {k: ParameterSpec(k, v) for k, v in target.parameters.items()}
+        # A one-off file takes the catalog's shared parameters (e.g. the memory limit every pipeline
+        # declares), as `phoenix pipeline validate` does; the test's own values win.
+        shared = self.catalog.shared_parameters if self._has_catalog() else {}
+        params = {**shared, **{k: ParameterSpec(k, v) for k, v in target.parameters.items()}}
         return PipelineEntry(target.path.stem, 1, "", "custom", target.path, params)
 
     def _has_catalog(self) -> bool:
