@@ -350,8 +350,9 @@ class Engine:
         variants = [d.variant for d in deployed]
         # Measure complete collections only: wait until each variant's data for the window has landed.
         exported = {v: reader.metric_names(v, window_start, time.time()) for v in variants}
+        critical_pids = [p.pid for p in truth.critical_during(window_start, window_end)]
         landed = reader.wait_landed(exported, window_end, interval, max(LANDED_TIMEOUT_S, 6 * interval),
-                                    backend.check)
+                                    backend.check, pids=critical_pids)
         timings["landed_wait_s"] = time.monotonic() - tm
         if not backend.load_driver.real_processes:
             # The window has landed: stop a synthetic load so that the queries do not compete with it for
@@ -360,7 +361,6 @@ class Engine:
             load.stop()
             timings["load_stopped_after_window_s"] = time.time() - window_end
         timings["measure_queries_start_s"] = time.monotonic() - tm
-        critical_pids = [p.pid for p in truth.critical_during(window_start, window_end)]
         measured = {"baseline": reader.measure("baseline", window_start, window_end, interval, critical_pids)}
         for v in variants:
             if v != "baseline":

@@ -154,12 +154,19 @@ class PrometheusReader:
         return self.scalar(f"max(timestamp({sel}))")
 
     def probe_series(self, variant: str, names: Sequence[str], at: float | None = None,
-                     window_s: float | None = None) -> str | None:
-        """The exact selector of one series of the variant, found with one scan of one metric name.
+                     window_s: float | None = None, pids: Sequence[int] = ()) -> str | None:
+        """A selector of one series (or of the few series of one process and metric) of the variant.
 
-        Without ``window_s``: the series with the newest sample at ``at`` (it is still being exported).
-        With it: the series with the most samples in the ``window_s`` before ``at`` (it lived longest).
-        Polling that one series costs one index lookup, whatever the fleet's size."""
+        First one metric of one of ``pids`` (critical processes, which candidates are meant to keep): an
+        index lookup. Otherwise one scan of one metric name: without ``window_s`` the series with the
+        newest sample at ``at`` (it is still being exported), with it the series with the most samples in
+        the ``window_s`` before ``at`` (it lived longest). Polling the probe then costs one index lookup,
+        whatever the fleet's size."""
+        for pid in pids[:3]:
+            for name in names:
+                sel = exported_selector(variant, f'__name__="{name}", process_pid="{pid}"')
+                if self.scalar(f"max(timestamp({sel}))", at) is not None:
+                    return sel
         for name in names:
             sel = exported_selector(variant, f'__name__="{name}"')
             inner = f"count_over_time({sel}[{max(1, math.ceil(window_s))}s])" if window_s else f"timestamp({sel})"
@@ -169,7 +176,8 @@ class PrometheusReader:
                 return "{" + ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels.items())) + "}"
         return None
 
-    def landed(self, variant: str, end: float, interval_s: float, names: Sequence[str]) -> str | None:
+    def landed(self, variant: str, end: float, interval_s: float, names: Sequence[str],
+               pids: Sequence[int] = ()) -> str | None:
         """How it is proven that all of the variant's data up to ``end`` is in Prometheus, or None.
 
         Either a collection two intervals after the window has arrived (remote write sends batches in
@@ -184,7 +192,7 @@ class PrometheusReader:
         later = end + 2 * interval_s
         probe = self._probes.get(variant)
         if probe is None and names:
-            probe = self.probe_series(variant, names)
+            probe = self.probe_series(variant, names, pids=pids)
             if probe is not None:
                 self._probes[variant] = probe
         newest = self.scalar(f"max(timestamp({probe}))") if probe else None
@@ -206,7 +214,7 @@ class PrometheusReader:
         return None
 
     def wait_landed(self, variants: Mapping[str, Sequence[str]], end: float, interval_s: float, timeout: float,
-                    check: Any = None) -> dict[str, str | None]:
+                    check: Any = None, pids: Sequence[int] = ()) -> dict[str, str | None]:
         """Wait until every variant's data for the window has landed (see :meth:`landed`).
 
         ``variants`` maps each variant to its exported metric names. Returns the proof per variant (None
@@ -225,23 +233,30 @@ class PrometheusReader:
                 check()
             for v, names in variants.items():
                 if proofs[v] is None:
-                    proofs[v] = self.landed(v, end, interval_s, names)
+                    proofs[v] = self.landed(v, end, interval_s, names, pids)
             return all(proofs.values())
 
         poll(all_landed, interval_s=0.5, timeout_s=max(0.0, timeout - (time.monotonic() - started)))
         return proofs
 
     def metric_names(self, variant: str, start: float, end: float) -> list[str]:
-        """Names of the metrics a variant exported in the window (range functions drop ``__name__``,
-        so per-name queries keep series of different metrics with equal labels apart)."""
-        window = max(1, math.ceil(end - start))
-        result = self._query(f"group by (__name__) (last_over_time({exported_selector(variant)}[{window}s]))", end)
-        return sorted({r["metric"].get("__name__", "") for r in result} - {""})
+        """Names of the metrics a variant has series of around the window, from the index alone (no sample
+        is read, so it costs the same at any fleet size). A name may have no sample inside the window: the
+        counts say so. Per-name queries keep series of different metrics with equal labels apart, since
+        range functions drop ``__name__``."""
+        try:
+            names = self.client.get_label_values("__name__", params={
+                "match[]": exported_selector(variant), "start": f"{start:.3f}", "end": f"{end:.3f}"})
+        except (PrometheusApiClientException, requests.RequestException) as exc:
+            raise InfrastructureError("E601", f"Prometheus query failed: {str(exc)[:200]}", where=self.url,
+                                      fix=PROMETHEUS_FIX) from None
+        return sorted(set(names or []) - {""})
 
-    def scrape_instants(self, variant: str, names: Sequence[str], start: float, end: float) -> list[float]:
+    def scrape_instants(self, variant: str, names: Sequence[str], start: float, end: float,
+                        pids: Sequence[int] = ()) -> list[float]:
         """The variant's collection instants in ``[start, end]``: the sample timestamps of its longest-lived
         series (one scan of one metric name to find it, then that series' raw samples)."""
-        probe = self.probe_series(variant, names, at=end, window_s=end - start)
+        probe = self.probe_series(variant, names, at=end, window_s=end - start, pids=pids)
         if probe is None:
             return []
         rows = self._query(f"{probe}[{max(1, math.ceil(end - start))}s]", end)
@@ -270,9 +285,15 @@ class PrometheusReader:
         m = VariantMeasurement(variant=variant, interval_s=interval_s)
         if names is None:
             names = self.metric_names(variant, start, end + interval_s)
+        everything = exported_selector(variant)
+        if names:
+            m.series = int(self.scalar(f"count(last_over_time({everything}[{window}s]))", end) or 0)
+            if not m.series:
+                names = []  # the index knows the names, but none had a sample in the window
         m.exported = bool(names)
         half = interval_s / 2
-        grid = self.grid_of(self.scrape_instants(variant, names, start - interval_s, end + interval_s),
+        pids = sorted(set(critical_pids))
+        grid = self.grid_of(self.scrape_instants(variant, names, start - interval_s, end + interval_s, pids),
                             interval_s) if names else None
         m.grid = grid
         grid = grid or fallback_grid
@@ -302,9 +323,6 @@ class PrometheusReader:
         # Every query below passes over the window's samples at most once, and only the datapoint count
         # goes name by name (a range function drops the metric name, and two metrics with equal labels
         # would then collide); last_over_time keeps the name, so series are counted in one query.
-        everything = exported_selector(variant)
-        if names:
-            m.series = int(self.scalar(f"count(last_over_time({everything}[{window}s]))", end) or 0)
         step = f"{interval_s * 1000:.0f}ms"
         if names and points:
             per_bucket(f"count(last_over_time({everything}[{step}]))", series_per, lambda a, v: a + v)
@@ -339,7 +357,6 @@ class PrometheusReader:
             f'{{__name__=~"otelcol_process_memory_rss(_bytes)?", job="{SELF_JOB}", variant="{variant}"}}',
             start, end, 1.0)
         m.memory_samples = list(self._series_values(mem).values())
-        pids = sorted(set(critical_pids))
         if pids and names:
             m.critical_samples = self.raw_samples(variant, pids, start - half, end + half)
         return m

@@ -45,7 +45,8 @@ def test_landing_is_not_probed_before_two_intervals_after_the_window() -> None:
     probes: list[float] = []
 
     class Reader(PrometheusReader):
-        def landed(self, variant: str, end: float, interval_s: float, names: object) -> str | None:  # type: ignore[override]
+        def landed(self, variant: str, end: float, interval_s: float, names: object,  # type: ignore[override]
+                   pids: object = ()) -> str | None:
             probes.append(time.time())
             return "proof" if time.time() >= end + 2 * interval_s else None
 
@@ -70,7 +71,7 @@ class _RecordingReader(PrometheusReader):
         if query.startswith("topk(1, timestamp("):
             return [{"metric": {"variant": "baseline", "job": "remote", "process_pid": "7", "state": "user"},
                      "value": [0, str(self.newest)]}]
-        if query.startswith("max(timestamp("):
+        if query.startswith("max(timestamp(") and ('process_pid="7"' in query or "job=\"remote\"" in query):
             return [{"metric": {}, "value": [0, str(self.newest)]}]
         return []  # self-telemetry: not scraped yet
 
@@ -104,3 +105,15 @@ def test_a_probe_whose_series_stopped_is_picked_again() -> None:
     reader.landed("baseline", end=now, interval_s=10.0, names=["m0"])
     reader.landed("baseline", end=now, interval_s=10.0, names=["m0"])
     assert sum(q.startswith("topk(1, timestamp(") for q in reader.queries) == 2
+
+
+def test_a_critical_process_is_the_probe_without_any_scan() -> None:
+    """Candidates are meant to keep critical processes: their series are found by the index alone."""
+    import time
+
+    now = time.time()
+    reader = _RecordingReader(newest=now + 20.0)
+    names = ["m0", "m1"]
+    assert reader.landed("baseline", end=now, interval_s=10.0, names=names, pids=[5, 7]) is not None
+    assert not any(q.startswith("topk(") for q in reader.queries)
+    assert reader._probes["baseline"] == '{variant="baseline", job!="phoenix-self", __name__="m0", process_pid="7"}'
