@@ -17,6 +17,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -64,6 +65,7 @@ from phoenix_harness.toolchain import cache_dir, locate_collector, locate_promet
 SCRAPED_TIMEOUT_S = 30.0
 NOISE_TWIN = "baseline-twin"  # with separate input: a second baseline whose difference is the noise floor
 LANDED_TIMEOUT_S = 20.0  # after the window, for every variant's last collections to land in Prometheus
+QUERY_WORKERS = max(2, os.cpu_count() or 2)  # variants measured at once (Prometheus runs one query per core)
 
 
 @dataclass(slots=True)
@@ -361,11 +363,15 @@ class Engine:
             load.stop()
             timings["load_stopped_after_window_s"] = time.time() - window_end
         timings["measure_queries_start_s"] = time.monotonic() - tm
-        measured = {"baseline": reader.measure("baseline", window_start, window_end, interval, critical_pids)}
-        for v in variants:
-            if v != "baseline":
-                measured[v] = reader.measure(v, window_start, window_end, interval, critical_pids,
-                                             fallback_grid=measured["baseline"].grid)
+        # Variants are measured side by side: Prometheus evaluates one query on one core, so at fleet scale
+        # sequential queries leave the machine's other cores idle. A variant that exported nothing is counted
+        # on the baseline's grid, found first (an index lookup and one series' samples).
+        base_grid = reader.scrape_grid("baseline", window_start, window_end, interval, critical_pids)
+        with ThreadPoolExecutor(max_workers=min(len(variants), QUERY_WORKERS),
+                                thread_name_prefix="phoenix-measure") as pool:
+            futures = {v: pool.submit(reader.measure, v, window_start, window_end, interval, critical_pids,
+                                      fallback_grid=None if v == "baseline" else base_grid) for v in variants}
+            measured = {v: f.result() for v, f in futures.items()}
         counters_at = time.time()
         counters = {v: reader.counters(v, counters_at) for v in variants}
         for v, m in measured.items():
