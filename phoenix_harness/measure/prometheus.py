@@ -6,10 +6,11 @@ every second under ``job="phoenix-self"`` with the same ``variant`` label.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
@@ -72,24 +73,27 @@ class PrometheusReader:
         self.timeout = timeout
         self._probes: dict[str, str] = {}  # variant -> the series its landing is polled in
 
-    def _query(self, query: str, at: float | None = None) -> list[dict[str, Any]]:
-        params = {"time": f"{at:.3f}"} if at is not None else None
+    @contextlib.contextmanager
+    def _failing_as_e601(self) -> Iterator[None]:
+        """A failed request to Prometheus is the infrastructure's error E601, whatever the call."""
         try:
-            result: list[dict[str, Any]] = self.client.custom_query(query, params=params)
+            yield
         except (PrometheusApiClientException, requests.RequestException) as exc:
             raise InfrastructureError("E601", f"Prometheus query failed: {str(exc)[:200]}", where=self.url,
                                       fix=PROMETHEUS_FIX) from None
+
+    def _query(self, query: str, at: float | None = None) -> list[dict[str, Any]]:
+        params = {"time": f"{at:.3f}"} if at is not None else None
+        with self._failing_as_e601():
+            result: list[dict[str, Any]] = self.client.custom_query(query, params=params)
         return result
 
     def _query_range(self, query: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
-        try:
+        with self._failing_as_e601():
             result: list[dict[str, Any]] = self.client.custom_query_range(
                 query, start_time=_dt(start), end_time=_dt(end), step=f"{round(step * 1000)}ms",
                 # the client rounds start and end to whole seconds; evaluation instants must be exact
                 params={"start": f"{start:.3f}", "end": f"{end:.3f}"})
-        except (PrometheusApiClientException, requests.RequestException) as exc:
-            raise InfrastructureError("E601", f"Prometheus query failed: {str(exc)[:200]}", where=self.url,
-                                      fix=PROMETHEUS_FIX) from None
         return result
 
     def scalar(self, query: str, at: float | None = None) -> float | None:
@@ -244,12 +248,9 @@ class PrometheusReader:
         is read, so it costs the same at any fleet size). A name may have no sample inside the window: the
         counts say so. Per-name queries keep series of different metrics with equal labels apart, since
         range functions drop ``__name__``."""
-        try:
+        with self._failing_as_e601():
             names = self.client.get_label_values("__name__", params={
                 "match[]": exported_selector(variant), "start": f"{start:.3f}", "end": f"{end:.3f}"})
-        except (PrometheusApiClientException, requests.RequestException) as exc:
-            raise InfrastructureError("E601", f"Prometheus query failed: {str(exc)[:200]}", where=self.url,
-                                      fix=PROMETHEUS_FIX) from None
         return sorted(set(names or []) - {""})
 
     def scrape_instants(self, variant: str, names: Sequence[str], start: float, end: float,

@@ -117,3 +117,21 @@ def test_a_critical_process_is_the_probe_without_any_scan() -> None:
     assert reader.landed("baseline", end=now, interval_s=10.0, names=names, pids=[5, 7]) is not None
     assert not any(q.startswith("topk(") for q in reader.queries)
     assert reader._probes["baseline"] == '{variant="baseline", job!="phoenix-self", __name__="m0", process_pid="7"}'
+
+
+def test_every_kind_of_request_to_an_unreachable_prometheus_is_e601() -> None:
+    """Instant and range queries and the index lookup for names fail alike: one line, E601, a fix."""
+    import pytest
+    from prometheus_api_client import PrometheusConnect
+    from urllib3.util.retry import Retry
+
+    from phoenix_harness.core.errors import InfrastructureError
+
+    reader = PrometheusReader("http://127.0.0.1:9")  # discard port: nothing listens
+    reader.client = PrometheusConnect(url=reader.url, disable_ssl=True, retry=Retry(total=0))  # fail at once
+    calls = [lambda: reader.scalar("up"), lambda: reader._query_range("up", 0.0, 10.0, 5.0),
+             lambda: reader.metric_names("baseline", 0.0, 10.0)]
+    for call in calls:
+        with pytest.raises(InfrastructureError) as err:
+            call()
+        assert err.value.code == "E601" and "Prometheus query failed" in str(err.value)

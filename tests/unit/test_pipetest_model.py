@@ -32,7 +32,6 @@ def test_every_catalog_pipeline_has_cases_and_they_parse(tmp_path: Path) -> None
     assert find_files(["process-topk-v1"], REPO) == [REPO / "otel-configs/tests/process-topk-v1.pipeline-test.yaml"]
 
 
-
 def test_a_one_off_pipeline_file_takes_the_catalogs_shared_parameters(tmp_path: Path) -> None:
     """A copy of a catalog pipeline outside the catalog still renders its ${env:PHOENIX_MEMORY_LIMIT_MIB}."""
     config = tmp_path / "copy.yaml"
@@ -45,6 +44,7 @@ def test_a_one_off_pipeline_file_takes_the_catalogs_shared_parameters(tmp_path: 
     entry = runner.entry_for(loaded)
     assert entry.parameters["memory_limit_mib"].default == runner.catalog.shared_parameters["memory_limit_mib"].default
     assert entry.parameters["k"].default == 3  # the test's own value wins
+
 
 BAD = [
     ("cases:\n  - name: a\n    input:\n      processes: [a]\n    expect:\n      kep: [a]\n",
