@@ -321,3 +321,37 @@ def _wire(config: dict[str, Any], w: Wiring) -> int | None:
         "readers": [{"pull": {"exporter": {"prometheus": {"host": w.host, "port": w.telemetry_port}}}}],
     }
     return health_port
+
+
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+BATCH_DEFAULT_TIMEOUT_S = 0.2  # the batch processor's default timeout
+HOLD_MARGIN_S = 1.0  # a self-telemetry scrape's delay, and the pipeline's own time to pass data on
+
+
+def go_duration_seconds(value: object) -> float | None:
+    """A collector duration (``"200ms"``, ``"1m30s"``, a number of nanoseconds) in seconds, or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) * 1e-9
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    parts = _GO_DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return sum(float(n) * _GO_UNITS[u] for n, u in parts)
+
+
+def hold_seconds(config: Mapping[str, Any]) -> float:
+    """How long a rendered pipeline may hold data after its input stopped before its exporter has it: the
+    longest batch timeout of its processors (each the default when unset or unreadable), plus a margin."""
+    longest = 0.0
+    for key, settings in (config.get("processors") or {}).items():
+        if _component_type(key) != "batch":
+            continue
+        timeout = (settings or {}).get("timeout") if isinstance(settings, Mapping) else None
+        seconds = go_duration_seconds(timeout) if timeout is not None else None
+        longest = max(longest, BATCH_DEFAULT_TIMEOUT_S if seconds is None else seconds)
+    return longest + HOLD_MARGIN_S

@@ -41,7 +41,7 @@ from phoenix_harness.catalog import (
     render_source,
     shared_receiver,
 )
-from phoenix_harness.catalog.pipelines import substitute_parameters
+from phoenix_harness.catalog.pipelines import hold_seconds, substitute_parameters
 from phoenix_harness.core.errors import InfrastructureError, PhoenixError
 from phoenix_harness.core.procs import new_run_id, reap_orphans
 from phoenix_harness.core.secrets import mask_config
@@ -350,18 +350,22 @@ class Engine:
         truth: GroundTruth = load.truth
         interval = spec.collection_interval_s
         variants = [d.variant for d in deployed]
+        input_stopped_at: float | None = None
+        if not backend.load_driver.real_processes:
+            # A synthetic load has nothing left to send for the window: stop it once the collection being
+            # sent is whole, so that draining the pipelines and the queries do not compete with it for the
+            # CPU (at fleet scale the load is most of the machine). Real processes stay until the teardown:
+            # stopping them is the backend's to do, with its host claim.
+            load.stop()
+            input_stopped_at = getattr(getattr(load, "driver", None), "stopped_at", None)
+            timings["load_stopped_after_window_s"] = time.time() - window_end
         # Measure complete collections only: wait until each variant's data for the window has landed.
         exported = {v: reader.metric_names(v, window_start, time.time()) for v in variants}
         critical_pids = [p.pid for p in truth.critical_during(window_start, window_end)]
         landed = reader.wait_landed(exported, window_end, interval, max(LANDED_TIMEOUT_S, 6 * interval),
-                                    backend.check, pids=critical_pids)
+                                    backend.check, pids=critical_pids, input_stopped_at=input_stopped_at,
+                                    hold_s={r.variant: hold_seconds(r.config) for r in rendered})
         timings["landed_wait_s"] = time.monotonic() - tm
-        if not backend.load_driver.real_processes:
-            # The window has landed: stop a synthetic load so that the queries do not compete with it for
-            # the CPU (at fleet scale the load is most of the machine). Real processes stay until the
-            # teardown: stopping them is the backend's to do, with its host claim.
-            load.stop()
-            timings["load_stopped_after_window_s"] = time.time() - window_end
         timings["measure_queries_start_s"] = time.monotonic() - tm
         # Variants are measured side by side: Prometheus evaluates one query on one core, so at fleet scale
         # sequential queries leave the machine's other cores idle. A variant that exported nothing is counted

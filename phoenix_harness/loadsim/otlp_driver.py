@@ -66,6 +66,9 @@ class OtlpFleetDriver:
         self._started = 0.0
         self.templates_compiled = 0  # process templates compiled so far (a change compiles only what is new)
         self.overruns = 0  # collections that took longer than the interval to encode and send
+        # When the sending thread ended: every collection it began was sent whole before then. None while it
+        # runs, and after a stop that gave up waiting for it.
+        self.stopped_at: float | None = None
 
     def _new(self, host: int, name: str, group: ProcessGroup, now: float) -> _Sim:
         pid = self._next_pid[host]
@@ -164,6 +167,7 @@ class OtlpFleetDriver:
         finally:
             for s in senders:
                 s.close()
+            self.stopped_at = time.time()
 
     def _send(self, sender: OtlpHttpSender, account: TargetAccount, payload: bytes, points: int) -> None:
         account.sent += points
@@ -194,9 +198,11 @@ class OtlpFleetDriver:
             return len(self._sims)
 
     def stop(self) -> None:
+        """Stop after the collection being sent, if any, has been sent whole (waiting up to three intervals
+        for it, at least 10 s: at fleet scale one collection takes longer than an interval to send)."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=max(10.0, 3 * self.interval_s))
         now = time.time()
         with self._lock:
             for s in self._sims:

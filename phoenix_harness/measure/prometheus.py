@@ -7,6 +7,7 @@ every second under ``job="phoenix-self"`` with the same ``variant`` label.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import time
@@ -23,6 +24,12 @@ from phoenix_harness.core.errors import InfrastructureError
 from phoenix_harness.core.waits import poll, wait_until
 
 SELF_JOB = "phoenix-self"
+# What a variant's exporters still hold: requests queued (until done) and being sent (self-telemetry gauges).
+EXPORTER_BUSY = "otelcol_exporter_(queue_size|in_flight_requests)"
+# After the input has moved past the window, how long a pipeline may still hold data before its exporter
+# has it (the batch processor's default timeout is 200 ms); see catalog.pipelines.hold_seconds.
+DEFAULT_HOLD_S = 1.0
+
 PROMETHEUS_FIX = "check that the run's Prometheus is still running; see prometheus.log in the raw folder"
 
 
@@ -72,6 +79,7 @@ class PrometheusReader:
         self.client = PrometheusConnect(url=url, disable_ssl=True)
         self.timeout = timeout
         self._probes: dict[str, str] = {}  # variant -> the series its landing is polled in
+        self._past: dict[str, tuple[float, str]] = {}  # variant -> (its input was past the window by, how)
 
     @contextlib.contextmanager
     def _failing_as_e601(self) -> Iterator[None]:
@@ -181,27 +189,51 @@ class PrometheusReader:
         return None
 
     def landed(self, variant: str, end: float, interval_s: float, names: Sequence[str],
-               pids: Sequence[int] = ()) -> str | None:
+               pids: Sequence[int] = (), *, input_stopped_at: float | None = None,
+               hold_s: float = DEFAULT_HOLD_S) -> str | None:
         """How it is proven that all of the variant's data up to ``end`` is in Prometheus, or None.
 
-        Either a collection two intervals after the window has arrived (remote write sends batches in
-        parallel, so one later batch alone does not prove the earlier ones landed; two intervals later
-        they have), or the variant's own telemetry, scraped after that, shows its receiver kept accepting
-        input after the window while its exporter had nothing left to send (the sent count did not move
-        between two scrapes): a pipeline that exports nothing, or nothing more, is complete too.
+        Two steps, each proven once:
 
-        The collection is looked for in one probe series (the variant's newest, see :meth:`probe_series`),
-        so that a poll costs the same at any fleet size; a probe whose process stopped is replaced.
+        1. **The input has moved past the window**, so every datapoint of the window has entered the
+           variant: the load stopped at ``input_stopped_at`` (its last collection fully sent), or a
+           collection two intervals after the window has arrived in Prometheus (looked for in one probe
+           series, see :meth:`probe_series`, so that a poll costs the same at any fleet size), or the
+           variant's own telemetry shows its receiver accepted input after that (a pipeline that exports
+           nothing, or nothing more).
+        2. **Its exporter has drained** what entered before that: two consecutive self-telemetry scrapes,
+           ``hold_s`` (the pipeline's longest batch timeout plus a margin) or more after step 1, show
+           nothing queued and no request in flight. A later sample of one series alone proves nothing
+           about the others: the exporter sends requests in parallel, and under a backlog a later
+           collection of the probe lands while earlier requests of other series are still queued.
         """
+        past = self._past.get(variant)
+        if past is None:
+            past = self._input_past(variant, end, interval_s, names, pids, input_stopped_at)
+            if past is None:
+                return None
+            self._past[variant] = past
+        after, how = past
+        drained = self.exporter_drained_after(variant, after + hold_s)
+        if drained is None:
+            return None
+        return f"{how}; then its exporter had nothing queued or in flight at +{drained - end:.1f}s (self-telemetry)"
+
+    def _input_past(self, variant: str, end: float, interval_s: float, names: Sequence[str],
+                    pids: Sequence[int], input_stopped_at: float | None) -> tuple[float, str] | None:
+        """(an instant by which every datapoint of the window had entered the variant, how it is known)."""
+        if input_stopped_at is not None:
+            return input_stopped_at, f"the load stopped at +{input_stopped_at - end:.1f}s after the window"
         later = end + 2 * interval_s
         probe = self._probes.get(variant)
         if probe is None and names:
             probe = self.probe_series(variant, names, pids=pids)
             if probe is not None:
                 self._probes[variant] = probe
+        seen = time.time()
         newest = self.scalar(f"max(timestamp({probe}))") if probe else None
         if newest is not None and newest >= later:
-            return f"a collection at +{newest - end:.1f}s after the window arrived"
+            return seen, f"a collection at +{newest - end:.1f}s after the window arrived"
         if newest is None or newest < time.time() - 2 * interval_s:
             self._probes.pop(variant, None)  # its series stopped: pick the newest again at the next poll
         scraped = self._self_sample_time(variant)
@@ -209,35 +241,57 @@ class PrometheusReader:
             return None
         accepted_end = self.counter(variant, "receiver_accepted", end)
         accepted_now = self.counter(variant, "receiver_accepted", scraped)
-        sent_now = self.counter(variant, "exporter_sent", scraped) or 0.0
-        sent_before = self.counter(variant, "exporter_sent", scraped - 1.5) or 0.0
         if accepted_end is None or accepted_now is None or accepted_now <= accepted_end:
             return None
-        if sent_now == sent_before:
-            return "its exporter had nothing left to send after the window (self-telemetry)"
+        return scraped, "its receiver accepted input after the window (self-telemetry)"
+
+    def exporter_drained_after(self, variant: str, after: float) -> float | None:
+        """The second of two consecutive self-telemetry scrapes at or after ``after`` at which the variant's
+        exporters had nothing queued and no request in flight, or None.
+
+        The queue's size counts a request until it is done (sent, or failed and counted), and a request
+        being sent is in flight until then: a request that moved between the two gauges while one scrape
+        read them is seen by the next scrape, or is done."""
+        sel = f'{{__name__=~"{EXPORTER_BUSY}", job="{SELF_JOB}", variant="{variant}"}}'
+        now = time.time()
+        if now <= after:
+            return None
+        rows = self._query(f"{sel}[{max(2, math.ceil(now - after) + 5)}s]", now)
+        busy: dict[float, float] = {}
+        for row in rows:
+            for t, v in row.get("values", []):
+                busy[float(t)] = busy.get(float(t), 0.0) + float(v)
+        scrapes = sorted(busy)
+        for first, second in itertools.pairwise(scrapes):
+            if first >= after and busy[first] == 0 and busy[second] == 0:
+                return second
         return None
 
     def wait_landed(self, variants: Mapping[str, Sequence[str]], end: float, interval_s: float, timeout: float,
-                    check: Any = None, pids: Sequence[int] = ()) -> dict[str, str | None]:
+                    check: Any = None, pids: Sequence[int] = (), *, input_stopped_at: float | None = None,
+                    hold_s: Mapping[str, float] | None = None) -> dict[str, str | None]:
         """Wait until every variant's data for the window has landed (see :meth:`landed`).
 
         ``variants`` maps each variant to its exported metric names. Returns the proof per variant (None
         for a variant whose completeness could not be proven within ``timeout``)."""
         proofs: dict[str, str | None] = dict.fromkeys(variants)
+        holds = hold_s or {}
         started = time.monotonic()
-        # Neither proof can hold before two intervals after the window: do not load Prometheus with scans
-        # over every series until then (at fleet scale each one costs about a second of its CPU).
-        while time.time() < end + 2 * interval_s and time.monotonic() - started < timeout:
+        # While the input runs, no proof can hold before two intervals after the window: do not load
+        # Prometheus with scans over every series until then (at fleet scale each costs about a second).
+        first = end + 2 * interval_s if input_stopped_at is None else input_stopped_at
+        while time.time() < first and time.monotonic() - started < timeout:
             if check is not None:
                 check()
-            time.sleep(min(0.5, max(0.0, end + 2 * interval_s - time.time())))
+            time.sleep(min(0.5, max(0.0, first - time.time())))
 
         def all_landed() -> bool:
             if check is not None:
                 check()
             for v, names in variants.items():
                 if proofs[v] is None:
-                    proofs[v] = self.landed(v, end, interval_s, names, pids)
+                    proofs[v] = self.landed(v, end, interval_s, names, pids, input_stopped_at=input_stopped_at,
+                                            hold_s=holds.get(v, DEFAULT_HOLD_S))
             return all(proofs.values())
 
         poll(all_landed, interval_s=0.5, timeout_s=max(0.0, timeout - (time.monotonic() - started)))

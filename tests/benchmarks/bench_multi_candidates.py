@@ -3,8 +3,8 @@
 ``--fleet``: baseline + 2 candidates (topk, aggregated) on a synthetic fleet of the realistic profile (56
 process resources per host) sent as OTLP every ``--interval`` seconds; the fleet grows step by step until a
 run is not clean. Clean: the verdict is not inconclusive, no datapoint refused or failed at any variant, the
-driver never overran its interval and the measure phase's queries (after the landing wait, which proves the
-window complete by a collection two intervals later and so lasts at least two intervals) took under 10 s.
+driver never overran its interval and the measure phase's queries (after the landing wait: the fleet stops
+at the window's end and every variant's exporter must drain what it holds) took under 10 s.
 Prints each step and the largest clean fleet.
 
 ``--scaling``: N = 1, 2, 4, 8 candidates on one fixed fleet: the harness's own CPU (this process: driver,

@@ -448,3 +448,17 @@ def test_newline_in_parameter_cannot_change_config_structure(catalog: Catalog) -
     processor = rendered.config["processors"]["filter/priority"]
     assert set(processor) == {"error_mode", "metrics"}
     assert "injected" in filter_expression(rendered)
+
+
+def test_a_pipeline_holds_data_for_its_longest_batch_timeout_plus_a_margin() -> None:
+    """After the input stopped, the landing proof waits this long before an idle exporter counts."""
+    from phoenix_harness.catalog.pipelines import go_duration_seconds, hold_seconds
+
+    assert go_duration_seconds("200ms") == pytest.approx(0.2)
+    assert go_duration_seconds("1m30s") == pytest.approx(90.0)
+    assert go_duration_seconds(5_000_000_000) == pytest.approx(5.0)
+    assert go_duration_seconds("5 s") is None and go_duration_seconds("soon") is None
+    assert hold_seconds({"processors": {"memory_limiter": {}, "batch": {"timeout": "200ms"},
+                                        "batch/slow": {"timeout": "5s"}}}) == pytest.approx(6.0)
+    assert hold_seconds({"processors": {"batch": None}}) == pytest.approx(1.2)  # the default timeout
+    assert hold_seconds({"processors": {"filter": {}}}) == pytest.approx(1.0)

@@ -46,7 +46,7 @@ def test_landing_is_not_probed_before_two_intervals_after_the_window() -> None:
 
     class Reader(PrometheusReader):
         def landed(self, variant: str, end: float, interval_s: float, names: object,  # type: ignore[override]
-                   pids: object = ()) -> str | None:
+                   pids: object = (), **kwargs: object) -> str | None:
             probes.append(time.time())
             return "proof" if time.time() >= end + 2 * interval_s else None
 
@@ -61,13 +61,17 @@ def test_landing_is_not_probed_before_two_intervals_after_the_window() -> None:
 class _RecordingReader(PrometheusReader):
     """Answers the landing poll's queries from a table and records each one, without a Prometheus."""
 
-    def __init__(self, newest: float) -> None:
+    def __init__(self, newest: float, busy: list[tuple[float, float]] | None = None) -> None:
         super().__init__("http://127.0.0.1:9")
         self.newest = newest
+        self.busy = busy or []  # (scrape instant, requests queued + in flight) of the exporter
         self.queries: list[str] = []
 
     def _query(self, query: str, at: float | None = None) -> list[dict[str, object]]:
         self.queries.append(query)
+        if "otelcol_exporter_(queue_size|in_flight_requests)" in query:
+            return [{"metric": {"__name__": "otelcol_exporter_queue_size"},
+                     "values": [[t, str(v)] for t, v in self.busy]}]
         if query.startswith("topk(1, timestamp("):
             return [{"metric": {"variant": "baseline", "job": "remote", "process_pid": "7", "state": "user"},
                      "value": [0, str(self.newest)]}]
@@ -93,8 +97,16 @@ def test_a_landing_poll_reads_one_series_whatever_the_number_of_metrics() -> Non
     assert polls == ['max(timestamp({__name__="m0", job="remote", process_pid="7", state="user", '
                      'variant="baseline"}))'] * 3
     reader.newest = now + 20.0
-    assert reader.landed("baseline", end=now, interval_s=10.0, names=names) == \
-        "a collection at +20.0s after the window arrived"
+    seen = now + 21.0
+    reader.busy = [(seen + 1.5, 0.0), (seen + 2.5, 0.0)]
+    import unittest.mock
+
+    with unittest.mock.patch("time.time", return_value=seen):
+        assert reader.landed("baseline", end=now, interval_s=10.0, names=names) is None  # not drained yet
+    with unittest.mock.patch("time.time", return_value=seen + 3.0):
+        assert reader.landed("baseline", end=now, interval_s=10.0, names=names) == \
+            "a collection at +20.0s after the window arrived; then its exporter had nothing queued or in flight " \
+            "at +23.5s (self-telemetry)"
 
 
 def test_a_probe_whose_series_stopped_is_picked_again() -> None:
@@ -114,9 +126,51 @@ def test_a_critical_process_is_the_probe_without_any_scan() -> None:
     now = time.time()
     reader = _RecordingReader(newest=now + 20.0)
     names = ["m0", "m1"]
-    assert reader.landed("baseline", end=now, interval_s=10.0, names=names, pids=[5, 7]) is not None
+    reader.landed("baseline", end=now, interval_s=10.0, names=names, pids=[5, 7])
+    assert reader._past["baseline"][1] == "a collection at +20.0s after the window arrived"
     assert not any(q.startswith("topk(") for q in reader.queries)
     assert reader._probes["baseline"] == '{variant="baseline", job!="phoenix-self", __name__="m0", process_pid="7"}'
+
+
+def test_a_later_collection_of_the_probe_does_not_prove_landing_while_the_exporter_still_holds_data() -> None:
+    """Under a backlog the exporter sends requests in parallel: a later collection of one series lands while
+    earlier requests of other series are still queued (a 100k-process fleet measured a third of its
+    window's series this way). Landing needs the exporter drained as well."""
+    import time
+
+    now = time.time()
+    seen = now + 25.0
+    reader = _RecordingReader(newest=now + 20.0, busy=[(seen + 1.5, 3.0), (seen + 2.5, 1.0), (seen + 3.5, 0.0)])
+    import unittest.mock
+
+    with unittest.mock.patch("time.time", return_value=seen):
+        assert reader.landed("baseline", end=now, interval_s=10.0, names=["m0"]) is None
+    with unittest.mock.patch("time.time", return_value=seen + 4.0):
+        assert reader.landed("baseline", end=now, interval_s=10.0, names=["m0"]) is None  # idle once only
+    reader.busy.append((seen + 4.5, 0.0))
+    with unittest.mock.patch("time.time", return_value=seen + 5.0):
+        proof = reader.landed("baseline", end=now, interval_s=10.0, names=["m0"])
+    assert proof is not None and "nothing queued or in flight at +29.5s" in proof
+
+
+def test_the_exporter_is_drained_after_two_consecutive_idle_scrapes_after_the_input_stopped() -> None:
+    import time
+
+    now = time.time()
+    stopped = now - 10.0
+    reader = _RecordingReader(newest=0.0)
+    reader.busy = [(stopped - 2, 0.0), (stopped - 1, 0.0),  # idle before the input stopped: proves nothing
+                   (stopped + 0.5, 0.0), (stopped + 1.5, 2.0), (stopped + 2.5, 0.0), (stopped + 3.5, 0.0)]
+    proof = reader.landed("baseline", end=stopped - 1, interval_s=10.0, names=["m0"], input_stopped_at=stopped,
+                          hold_s=1.0)
+    assert proof == ("the load stopped at +1.0s after the window; then its exporter had nothing queued or in "
+                     "flight at +4.5s (self-telemetry)")
+    assert not any(q.startswith(("topk(", "max(timestamp(")) for q in reader.queries)  # no probe needed
+    reader = _RecordingReader(newest=0.0, busy=[(stopped + 0.5, 0.0), (stopped + 1.5, 0.0), (stopped + 2.5, 0.0)])
+    assert reader.landed("baseline", end=stopped - 1, interval_s=10.0, names=["m0"], input_stopped_at=stopped,
+                         hold_s=5.0) is None  # the pipeline may still hold data until +5 s
+    assert _RecordingReader(newest=0.0).landed("baseline", end=stopped - 1, interval_s=10.0, names=["m0"],
+                                               input_stopped_at=stopped) is None  # no gauge: not proven
 
 
 def test_every_kind_of_request_to_an_unreachable_prometheus_is_e601() -> None:
