@@ -50,6 +50,12 @@ class LoadHandle(ABC):
         """The load processes that ignored SIGTERM at the stop and had to be killed ("name (pid N)")."""
         return []
 
+    def stop_whole(self) -> float | None:
+        """Stop a synthetic load once the collection it is sending is whole, and return when its last
+        datapoint had been sent; None when that cannot be known (the load is then left running, for the
+        landing proof to see a later collection)."""
+        return None
+
     truth: Any
 
 
@@ -62,6 +68,13 @@ class DriverLoad(LoadHandle):
 
     def stop(self) -> None:
         self.driver.stop()
+
+    def stop_whole(self) -> float | None:
+        if not hasattr(self.driver, "stopped_at"):  # a driver that cannot tell when its last send ended
+            return None
+        self.driver.stop()
+        stopped_at: float | None = self.driver.stopped_at
+        return stopped_at
 
     def alive_count(self) -> int:
         return int(self.driver.alive_count())

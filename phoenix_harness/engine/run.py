@@ -350,15 +350,16 @@ class Engine:
         truth: GroundTruth = load.truth
         interval = spec.collection_interval_s
         variants = [d.variant for d in deployed]
+        synthetic = not backend.load_driver.real_processes
         input_stopped_at: float | None = None
-        if not backend.load_driver.real_processes:
+        if synthetic:
             # A synthetic load has nothing left to send for the window: stop it once the collection being
             # sent is whole, so that draining the pipelines and the queries do not compete with it for the
             # CPU (at fleet scale the load is most of the machine). Real processes stay until the teardown:
             # stopping them is the backend's to do, with its host claim.
-            load.stop()
-            input_stopped_at = getattr(getattr(load, "driver", None), "stopped_at", None)
-            timings["load_stopped_after_window_s"] = time.time() - window_end
+            input_stopped_at = load.stop_whole()
+            if input_stopped_at is not None:
+                timings["load_stopped_after_window_s"] = input_stopped_at - window_end
         # Measure complete collections only: wait until each variant's data for the window has landed.
         exported = {v: reader.metric_names(v, window_start, time.time()) for v in variants}
         critical_pids = [p.pid for p in truth.critical_during(window_start, window_end)]
@@ -366,6 +367,10 @@ class Engine:
                                     backend.check, pids=critical_pids, input_stopped_at=input_stopped_at,
                                     hold_s={r.variant: hold_seconds(r.config) for r in rendered})
         timings["landed_wait_s"] = time.monotonic() - tm
+        if synthetic and input_stopped_at is None:
+            # A load that could not be stopped whole (e.g. a Job in the cluster) ran on for the landing proof.
+            load.stop()
+            timings["load_stopped_after_window_s"] = time.time() - window_end
         timings["measure_queries_start_s"] = time.monotonic() - tm
         # Variants are measured side by side: Prometheus evaluates one query on one core, so at fleet scale
         # sequential queries leave the machine's other cores idle. A variant that exported nothing is counted

@@ -30,3 +30,43 @@ def test_a_restart_compiles_only_the_new_processes() -> None:
         assert encoder.encode_host(host, t0 + 7.0) == fresh.encode_host(host, t0 + 7.0)
     driver._evolve(t0 + 7.0, 1.0)  # nothing changed: nothing compiled
     assert driver.templates_compiled == 3 * 306 + 3 * 4
+
+
+def test_a_stop_waits_for_the_collection_being_sent_and_says_when_the_last_send_ended() -> None:
+    """The landing proof of a synthetic load starts when its last datapoint was sent: a stop in the middle
+    of a collection lets that collection finish whole, and the handle reports when it did."""
+    import threading
+    import time
+
+    from phoenix_harness.backends.base import DriverLoad
+
+    driver = OtlpFleetDriver(PROFILE, {"baseline": "http://127.0.0.1:9"}, hosts=2, interval_s=0.5)
+    sending = threading.Event()
+    sends: list[float] = []
+
+    def slow_send(sender: object, account: object, payload: bytes, points: int) -> None:
+        sending.set()
+        time.sleep(0.3)
+        sends.append(time.time())
+
+    driver._send = slow_send  # type: ignore[method-assign]
+    driver.start()
+    assert sending.wait(10)
+    stopped = DriverLoad(driver).stop_whole()
+    assert stopped is not None and len(sends) >= 2 and len(sends) % 2 == 0  # both hosts of each collection
+    assert stopped >= sends[-1]
+
+
+def test_a_load_that_cannot_tell_when_its_last_send_ended_is_left_running() -> None:
+    from phoenix_harness.backends.base import DriverLoad
+
+    class Running:
+        truth = None
+        stops = 0
+
+        def stop(self) -> None:
+            self.stops += 1
+
+    running = Running()
+    assert DriverLoad(running).stop_whole() is None  # type: ignore[arg-type]
+    assert running.stops == 0
