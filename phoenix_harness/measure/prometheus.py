@@ -374,7 +374,6 @@ class PrometheusReader:
                     points[c] = g
                 k += 1
         counts = dict.fromkeys(points, 0.0)
-        series_per = dict.fromkeys(points, 0.0)
         scrapes = dict.fromkeys(points, 0.0)  # most samples of one series in the bucket: scrapes it holds
         by_eval = {round(g + half, 3): c for c, g in points.items()}
 
@@ -385,12 +384,11 @@ class PrometheusReader:
                 if found is not None:
                     acc[found] = combine(acc[found], v)
 
-        # Every query below passes over the window's samples at most once, and only the datapoint count
-        # goes name by name (a range function drops the metric name, and two metrics with equal labels
-        # would then collide); last_over_time keeps the name, so series are counted in one query.
+        # The datapoint count passes over the window's samples once, name by name (a range function drops
+        # the metric name, and two metrics with equal labels would then collide). The series in one
+        # collection (the timeline's) are its datapoints per scrape: a series has one sample per scrape.
         step = f"{interval_s * 1000:.0f}ms"
         if names and points:
-            per_bucket(f"count(last_over_time({everything}[{step}]))", series_per, lambda a, v: a + v)
             for name in names:
                 sel = exported_selector(variant, f'__name__="{name}"')
                 per_bucket(f"sum(count_over_time({sel}[{step}]))", counts, lambda a, v: a + v)
@@ -409,7 +407,8 @@ class PrometheusReader:
             m.collections = {c: counts[c] / scrapes[c] * per_minute for c in sorted(counts) if scrapes[c] > 0}
         else:
             m.collections = dict.fromkeys(sorted(points), 0.0)
-        m.timeline = [(points[c], series_per[c], m.collections[c]) for c in sorted(points) if c in m.collections]
+        m.timeline = [(points[c], counts[c] / scrapes[c] if names else 0.0, m.collections[c])
+                      for c in sorted(points) if c in m.collections]
         if m.collections:
             m.datapoints_per_minute = sum(m.collections.values()) / len(m.collections)
         # CPU: one sample per rate window, so that samples are independent observations.

@@ -189,3 +189,57 @@ def test_every_kind_of_request_to_an_unreachable_prometheus_is_e601() -> None:
         with pytest.raises(InfrastructureError) as err:
             call()
         assert err.value.code == "E601" and "Prometheus query failed" in str(err.value)
+
+
+class _FleetReader(PrometheusReader):
+    """A variant of ``series`` series of one metric, scraped every 10 s at t0 + 10 k, answered from tables:
+    each query shape is recorded, and a range query returns ``per_bucket[query shape]`` at each step."""
+
+    def __init__(self, t0: float, scrapes_per_bucket: dict[int, int], series: int) -> None:
+        super().__init__("http://127.0.0.1:9")
+        self.t0, self.scrapes, self.series_n = t0, scrapes_per_bucket, series
+        self.queries: list[str] = []
+
+    def metric_names(self, variant: str, start: float, end: float) -> list[str]:
+        return ["m"]
+
+    def _instants(self) -> list[float]:
+        return [self.t0 + 10 * k + 0.1 * i for k, n in self.scrapes.items() for i in range(n)]
+
+    def _query(self, query: str, at: float | None = None) -> list[dict[str, object]]:
+        self.queries.append(query)
+        if query.startswith("count(last_over_time("):
+            return [{"metric": {}, "value": [at, str(self.series_n)]}]
+        if query.startswith("max(timestamp(") and "process_pid" in query:
+            return [{"metric": {}, "value": [at, str(self._instants()[-1])]}]
+        if query.startswith("{"):  # the probe's raw samples
+            return [{"metric": {}, "values": [[t, "1"] for t in self._instants()]}]
+        return []
+
+    def _query_range(self, query: str, start: float, end: float, step: float) -> list[dict[str, object]]:
+        self.queries.append(query)
+        steps = [start + i * step for i in range(round((end - start) / step) + 1)]
+
+        def bucket(t: float) -> int:
+            return round((t - 5 - self.t0) / 10)
+
+        if query.startswith("sum(count_over_time("):
+            return [{"metric": {}, "values": [[t, str(self.series_n * self.scrapes.get(bucket(t), 0))] for t in steps]}]
+        if query.startswith("max(count_over_time("):
+            return [{"metric": {}, "values": [[t, str(self.scrapes.get(bucket(t), 0))] for t in steps]}]
+        return []
+
+
+def test_the_window_is_read_once_for_datapoints_and_the_timeline_series_are_datapoints_per_scrape() -> None:
+    """At fleet scale each pass over a window's samples costs Prometheus seconds: the series in each
+    collection (the timeline) come from the datapoint count, not from a pass of their own; a bucket that
+    holds two scrapes (an overloaded collector) counts once per scrape."""
+    t0 = 1_000_000.0
+    reader = _FleetReader(t0, {0: 1, 1: 2, 2: 0, 3: 1, 4: 1, 5: 1}, series=700)
+    m = reader.measure("baseline", t0 - 1, t0 + 59, 10.0, critical_pids=[7])
+    assert not any("last_over_time" in q and "[10000ms]" in q for q in reader.queries)
+    assert [q.split("(")[0] for q in reader.queries if q.startswith("count(")] == ["count"]  # the window, once
+    assert m.series == 700
+    assert sorted(m.collections) == [0, 1, 3, 4, 5]  # the empty bucket is left out
+    assert set(m.collections.values()) == {700 * 6.0}  # datapoints per scrape x scrapes per minute
+    assert [s for _, s, _ in m.timeline] == [700.0] * 5
