@@ -20,12 +20,16 @@ import requests
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 
+from phoenix_harness.catalog.pipelines import REMOTE_WRITE_TYPES
 from phoenix_harness.core.errors import InfrastructureError
 from phoenix_harness.core.waits import poll, wait_until
 
 SELF_JOB = "phoenix-self"
-# What a variant's exporters still hold: requests queued (until done) and being sent (self-telemetry gauges).
+# What a variant's exporters to Prometheus still hold: requests queued (until done) and being sent
+# (self-telemetry gauges). Only the exporters the wiring points at Prometheus: another exporter of the
+# pipeline (a vendor's endpoint) is not what is measured, and may retry for ever.
 EXPORTER_BUSY = "otelcol_exporter_(queue_size|in_flight_requests)"
+MEASURED_EXPORTERS = f"({'|'.join(REMOTE_WRITE_TYPES)})(/.+)?"
 # After the input has moved past the window, how long a pipeline may still hold data before its exporter
 # has it (the batch processor's default timeout is 200 ms); see catalog.pipelines.hold_seconds.
 DEFAULT_HOLD_S = 1.0
@@ -247,12 +251,13 @@ class PrometheusReader:
 
     def exporter_drained_after(self, variant: str, after: float) -> float | None:
         """The second of two consecutive self-telemetry scrapes at or after ``after`` at which the variant's
-        exporters had nothing queued and no request in flight, or None.
+        exporters to Prometheus had nothing queued and no request in flight, or None.
 
         The queue's size counts a request until it is done (sent, or failed and counted), and a request
         being sent is in flight until then: a request that moved between the two gauges while one scrape
         read them is seen by the next scrape, or is done."""
-        sel = f'{{__name__=~"{EXPORTER_BUSY}", job="{SELF_JOB}", variant="{variant}"}}'
+        sel = (f'{{__name__=~"{EXPORTER_BUSY}", exporter=~"{MEASURED_EXPORTERS}", job="{SELF_JOB}", '
+               f'variant="{variant}"}}')
         now = time.time()
         if now <= after:
             return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -65,13 +67,18 @@ class _RecordingReader(PrometheusReader):
         super().__init__("http://127.0.0.1:9")
         self.newest = newest
         self.busy = busy or []  # (scrape instant, requests queued + in flight) of the exporter
+        self.other_exporters: dict[str, list[tuple[float, float]]] = {}  # exporter -> its busy
         self.queries: list[str] = []
 
     def _query(self, query: str, at: float | None = None) -> list[dict[str, object]]:
         self.queries.append(query)
         if "otelcol_exporter_(queue_size|in_flight_requests)" in query:
-            return [{"metric": {"__name__": "otelcol_exporter_queue_size"},
+            rows = [{"metric": {"__name__": "otelcol_exporter_queue_size", "exporter": "prometheus_remote_write"},
                      "values": [[t, str(v)] for t, v in self.busy]}]
+            rows += [{"metric": {"__name__": "otelcol_exporter_queue_size", "exporter": exporter},
+                      "values": [[t, str(v)] for t, v in busy]} for exporter, busy in self.other_exporters.items()]
+            matcher = re.search(r'exporter=~"([^"]+)"', query)
+            return [r for r in rows if matcher is None or re.fullmatch(matcher.group(1), r["metric"]["exporter"])]
         if query.startswith("topk(1, timestamp("):
             return [{"metric": {"variant": "baseline", "job": "remote", "process_pid": "7", "state": "user"},
                      "value": [0, str(self.newest)]}]
@@ -171,6 +178,18 @@ def test_the_exporter_is_drained_after_two_consecutive_idle_scrapes_after_the_in
                          hold_s=5.0) is None  # the pipeline may still hold data until +5 s
     assert _RecordingReader(newest=0.0).landed("baseline", end=stopped - 1, interval_s=10.0, names=["m0"],
                                                input_stopped_at=stopped) is None  # no gauge: not proven
+
+
+def test_another_exporter_of_the_pipeline_that_never_drains_does_not_hold_the_landing_back() -> None:
+    """A candidate may also export to a vendor's endpoint that refuses it and retries for ever: only the
+    exporter the wiring points at Prometheus carries what is measured."""
+    import time
+
+    now = time.time()
+    stopped = now - 10.0
+    reader = _RecordingReader(newest=0.0, busy=[(stopped + 2.0, 0.0), (stopped + 3.0, 0.0)])
+    reader.other_exporters = {"otlp_http/vendor": [(stopped + 2.0, 1.0), (stopped + 3.0, 1.0)]}
+    assert reader.landed("baseline", end=stopped, interval_s=2.0, names=["m0"], input_stopped_at=stopped) is not None
 
 
 def test_every_kind_of_request_to_an_unreachable_prometheus_is_e601() -> None:
