@@ -401,6 +401,7 @@ class Engine:
         if isinstance(overruns, int):
             accounting["driver_overruns"] = overruns
             accounting["driver_templates_compiled"] = getattr(running, "templates_compiled", None)
+            accounting["driver_longest_collection_s"] = getattr(running, "longest_collection_s", None)
         per_candidate: dict[str, ExperimentResult] = {}
         for role, c in candidate_variants(spec):
             one = compute_result(spec.for_candidate(c.label), measured["baseline"], measured[role], truth,

@@ -12,6 +12,7 @@ import random
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from phoenix_harness.loadsim.groundtruth import GroundTruth, ProcessRecord, TargetAccount
@@ -58,6 +59,7 @@ class OtlpFleetDriver:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._tally = threading.Lock()  # the request tallies below
         self._encoder: FleetEncoder | None = None
         self._host_index: dict[str, list[int]] = {}
         self.sent_requests = 0
@@ -66,6 +68,7 @@ class OtlpFleetDriver:
         self._started = 0.0
         self.templates_compiled = 0  # process templates compiled so far (a change compiles only what is new)
         self.overruns = 0  # collections that took longer than the interval to encode and send
+        self.longest_collection_s = 0.0  # the longest time one collection took to encode and send
         # When the sending thread ended: every collection it began was sent whole before then. None while it
         # runs, and after a stop that gave up waiting for it.
         self.stopped_at: float | None = None
@@ -139,6 +142,9 @@ class OtlpFleetDriver:
 
     def _loop(self) -> None:
         senders = [OtlpHttpSender(t) for t in self.targets]
+        # Every target gets each collection at the same time, over its own connection: a collection takes as
+        # long as the slowest target takes it, not the sum over targets.
+        pool = ThreadPoolExecutor(max_workers=max(1, len(senders)), thread_name_prefix="phoenix-otlp-send")
         last = time.time()
         try:
             while not self._stop.is_set():
@@ -149,25 +155,35 @@ class OtlpFleetDriver:
                     index = self._host_index
                 last = now
                 if encoder is not None:
+                    payloads: list[tuple[bytes, int]] = []
                     for host in encoder.hosts:
                         idx = index[host]
                         payload = encoder.encode_host(host, now, [cpu[i] for i in idx], [mem[i] for i in idx])
-                        points = DATAPOINTS_PER_PROCESS * len(idx)
-                        self.truth.datapoints_sent += points
-                        for name, sender in zip(self.target_names, senders, strict=True):
-                            self._send(sender, self.truth.targets[name], payload, points)
+                        payloads.append((payload, DATAPOINTS_PER_PROCESS * len(idx)))
+                        self.truth.datapoints_sent += DATAPOINTS_PER_PROCESS * len(idx)
+                    list(pool.map(self._send_collection, senders,
+                                  [self.truth.targets[name] for name in self.target_names],
+                                  [payloads] * len(senders)))
                     done = time.time()
                     for account in self.truth.targets.values():
                         account.accepted_at.append((done, account.accepted))
                         del account.accepted_at[:-5000]
                 spent = time.time() - now
+                self.longest_collection_s = max(self.longest_collection_s, spent)
                 if spent > self.interval_s:
                     self.overruns += 1
                 self._stop.wait(max(0.0, self.interval_s - spent))
         finally:
+            pool.shutdown(wait=True)
             for s in senders:
                 s.close()
             self.stopped_at = time.time()
+
+    def _send_collection(self, sender: OtlpHttpSender, account: TargetAccount,
+                         payloads: Sequence[tuple[bytes, int]]) -> None:
+        """One target's share of a collection: every host's request in order, over the target's connection."""
+        for payload, points in payloads:
+            self._send(sender, account, payload, points)
 
     def _send(self, sender: OtlpHttpSender, account: TargetAccount, payload: bytes, points: int) -> None:
         account.sent += points
@@ -177,21 +193,27 @@ class OtlpFleetDriver:
         except OtlpSendError as exc:
             account.refused += points
             account.refused_requests += 1
-            self.failed_requests += 1
-            account.last_error = self.last_error = str(exc)[:200]
+            account.last_error = str(exc)[:200]
+            self._failed(account.last_error)
             return
         except (OSError, http.client.HTTPException) as exc:
             account.failed += points
             account.failed_requests += 1
-            self.failed_requests += 1
-            account.last_error = self.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+            account.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+            self._failed(account.last_error)
             return
-        self.sent_requests += 1
+        with self._tally:
+            self.sent_requests += 1
         account.accepted += points - rejected
         if rejected:
             account.refused += rejected
             account.refused_requests += 1
             account.last_error = f"partial success: {rejected} datapoints rejected"
+
+    def _failed(self, error: str) -> None:
+        with self._tally:  # targets are sent to from their own threads
+            self.failed_requests += 1
+            self.last_error = error
 
     def alive_count(self) -> int:
         with self._lock:

@@ -20,7 +20,7 @@ import requests
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 
-from phoenix_harness.catalog.pipelines import REMOTE_WRITE_TYPES
+from phoenix_harness.catalog.pipelines import HOLD_MARGIN_S, REMOTE_WRITE_TYPES
 from phoenix_harness.core.errors import InfrastructureError
 from phoenix_harness.core.waits import poll, wait_until
 
@@ -30,9 +30,10 @@ SELF_JOB = "phoenix-self"
 # pipeline (a vendor's endpoint) is not what is measured, and may retry for ever.
 EXPORTER_BUSY = "otelcol_exporter_(queue_size|in_flight_requests)"
 MEASURED_EXPORTERS = f"({'|'.join(REMOTE_WRITE_TYPES)})(/.+)?"
-# After the input has moved past the window, how long a pipeline may still hold data before its exporter
-# has it (the batch processor's default timeout is 200 ms); see catalog.pipelines.hold_seconds.
-DEFAULT_HOLD_S = 1.0
+# After the input has moved past the window, how long a pipeline that no rendered config describes may
+# still hold data before its exporter has it: the margin alone (catalog.pipelines.hold_seconds adds the
+# pipeline's longest batch timeout to it).
+DEFAULT_HOLD_S = HOLD_MARGIN_S
 
 PROMETHEUS_FIX = "check that the run's Prometheus is still running; see prometheus.log in the raw folder"
 

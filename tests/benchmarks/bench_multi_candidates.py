@@ -92,6 +92,7 @@ def fleet(args: argparse.Namespace) -> int:
         result, s = run(f"fleet-{hosts}", CANDIDATE_POOL[:2], hosts, args)
         refused, failed = refusals(result)
         overruns = result.load_accounting.get("driver_overruns")
+        longest = result.load_accounting.get("driver_longest_collection_s") or float("nan")
         measure_s = result.timings.get("measure_s", float("nan"))
         landed_s = result.timings.get("landed_wait_s", float("nan"))
         queries_s = measure_s - landed_s  # after the data has landed: the queries and the counters
@@ -99,7 +100,8 @@ def fleet(args: argparse.Namespace) -> int:
                  and queries_s < args.max_queries_s)
         print(f"{hosts * PER_HOST:>7,} process resources per variant ({hosts} hosts), baseline + 2 candidates, "
               f"{args.interval:g}s interval: verdict {result.verdict.value}, refused {refused:,}, failed {failed:,}, "
-              f"driver overruns {overruns}, measure phase {measure_s:.1f}s (landing wait {landed_s:.1f}s, queries "
+              f"driver overruns {overruns} (longest collection {longest:.1f}s), measure phase {measure_s:.1f}s "
+              f"(landing wait {landed_s:.1f}s, queries "
               f"{queries_s:.1f}s), wall {s.wall:.0f}s, harness CPU "
               f"{s.harness_cpu / s.wall:.2f} cores, Prometheus peak RSS {s.prometheus_peak / 2**20:,.0f} MiB"
               f" -> {'clean' if clean else 'NOT clean'}", flush=True)

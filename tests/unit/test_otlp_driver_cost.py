@@ -70,3 +70,30 @@ def test_a_load_that_cannot_tell_when_its_last_send_ended_is_left_running() -> N
     running = Running()
     assert DriverLoad(running).stop_whole() is None  # type: ignore[arg-type]
     assert running.stops == 0
+
+
+def test_every_target_gets_a_collection_at_the_same_time() -> None:
+    """A collection takes as long as the slowest target takes it, not the sum over targets: each target's
+    requests go out over its own connection, side by side with the others'."""
+    import threading
+
+    driver = OtlpFleetDriver(PROFILE, {name: "http://127.0.0.1:9" for name in ("baseline", "a", "b")},
+                             hosts=1, interval_s=0.5)
+    together = threading.Barrier(3, timeout=5.0)  # passes only when all three targets are being sent to
+    met, broken = threading.Event(), threading.Event()
+
+    def send(sender: object, account: object, payload: bytes, points: int) -> None:
+        try:
+            together.wait()
+        except threading.BrokenBarrierError:
+            broken.set()
+            raise
+        met.set()
+
+    driver._send = send  # type: ignore[method-assign]
+    driver.start()
+    try:
+        assert met.wait(10) and not broken.is_set()
+    finally:
+        together.abort()
+        driver.stop()
