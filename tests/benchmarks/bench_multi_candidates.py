@@ -5,7 +5,8 @@ process resources per host) sent as OTLP every ``--interval`` seconds; the fleet
 run is not clean. Clean: the verdict is not inconclusive, no datapoint refused or failed at any variant, the
 driver never overran its interval and the measure phase's queries (after the landing wait: the fleet stops
 at the window's end and every variant's exporter must drain what it holds) took under 10 s.
-Prints each step and the largest clean fleet.
+Prints each step (with the driver's longest collection and the CPU of the harness, the collectors and
+Prometheus over the run) and the largest clean fleet.
 
 ``--scaling``: N = 1, 2, 4, 8 candidates on one fixed fleet: the harness's own CPU (this process: driver,
 queries, analysis) and the collectors' CPU, as N grows, plus Prometheus' peak RSS.
@@ -41,22 +42,35 @@ CANDIDATE_POOL = ["process-topk-v1", "process-aggregated-v1", "process-priority-
 
 
 class Sampler:
-    """CPU of this process and of its collector children, peak RSS of Prometheus, every second."""
+    """CPU of this process, and (sampled every second, the last sample of each child kept) of its Prometheus and
+    collector children; peak RSS of Prometheus."""
 
     def __init__(self) -> None:
         self.me = psutil.Process()
         self.stop = threading.Event()
         self.prometheus_peak = 0
+        self.child_cpu: dict[tuple[str, int], float] = {}  # (kind, pid) -> CPU seconds at its last sample
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self.stop.wait(1.0):
             for child in self.me.children(recursive=True):
                 try:
-                    if child.name().startswith("prometheus"):
+                    name = child.name()
+                    kind = ("prometheus" if name.startswith("prometheus")
+                            else "collectors" if name.startswith("otelcol") else None)
+                    if kind is None:
+                        continue
+                    times = child.cpu_times()
+                    self.child_cpu[(kind, child.pid)] = times.user + times.system
+                    if kind == "prometheus":
                         self.prometheus_peak = max(self.prometheus_peak, child.memory_info().rss)
                 except psutil.Error:
                     continue
+
+    def cpu_of(self, kind: str) -> float:
+        """CPU seconds of the children of one kind (``prometheus``, ``collectors``), as last sampled."""
+        return sum(v for (k, _), v in self.child_cpu.items() if k == kind)
 
     def __enter__(self) -> Sampler:
         self.cpu0 = self.me.cpu_times()
@@ -103,7 +117,8 @@ def fleet(args: argparse.Namespace) -> int:
               f"driver overruns {overruns} (longest collection {longest:.1f}s), measure phase {measure_s:.1f}s "
               f"(landing wait {landed_s:.1f}s, queries "
               f"{queries_s:.1f}s), wall {s.wall:.0f}s, harness CPU "
-              f"{s.harness_cpu / s.wall:.2f} cores, Prometheus peak RSS {s.prometheus_peak / 2**20:,.0f} MiB"
+              f"{s.harness_cpu / s.wall:.2f} cores, collectors {s.cpu_of('collectors') / s.wall:.2f} cores, Prometheus "
+              f"{s.cpu_of('prometheus') / s.wall:.2f} cores, Prometheus peak RSS {s.prometheus_peak / 2**20:,.0f} MiB"
               f" -> {'clean' if clean else 'NOT clean'}", flush=True)
         if not clean:
             for err in result.infrastructure_errors[:3]:
