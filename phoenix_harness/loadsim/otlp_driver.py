@@ -159,8 +159,9 @@ class OtlpFleetDriver:
                     for host in encoder.hosts:
                         idx = index[host]
                         payload = encoder.encode_host(host, now, [cpu[i] for i in idx], [mem[i] for i in idx])
-                        payloads.append((payload, DATAPOINTS_PER_PROCESS * len(idx)))
-                        self.truth.datapoints_sent += DATAPOINTS_PER_PROCESS * len(idx)
+                        points = DATAPOINTS_PER_PROCESS * len(idx)
+                        payloads.append((payload, points))
+                        self.truth.datapoints_sent += points
                     list(pool.map(self._send_collection, senders,
                                   [self.truth.targets[name] for name in self.target_names],
                                   [payloads] * len(senders)))
